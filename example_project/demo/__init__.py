@@ -1,0 +1,1 @@
+"""The demo app: one task of every kind, a page to run them and a smoke check."""

@@ -1,0 +1,136 @@
+"""One task of every kind qtasks_django supports, each small and observable.
+
+qtasks_django imports this module when Django starts (autodiscovery of
+``tasks.py``), so a running ``python manage.py qtasks_worker`` knows every task
+below. Run them from the demo page (``/``) or all at once with
+``python manage.py demo_smoke``.
+
+``add``
+    A bare ``@shared_task``: the name is the function's, the priority the default.
+    ``add(2, 3)`` ends ``success`` with the result ``5``.
+``flaky``
+    ``@shared_task`` with every common option: ``priority``, ``echo`` (the task
+    object arrives as ``self``), ``retry=2`` on ``ZeroDivisionError`` only,
+    ``tags`` and a ``description`` (both shown in the admin's registered tasks).
+    It reads its own record through ``self.ctx.get_metadata()`` and fails while
+    ``attempt < 3``: attempts 1 and 2 end ``retry`` with their tracebacks, linked
+    to their successors, and attempt 3 ends ``success``.
+``parent``
+    ``@app.task(echo=True)`` on the default app: ``self.add_task("add", n, n)``
+    enqueues a nested task, which records ``parent`` as its parent. The result is
+    the child's uuid.
+``countdown``
+    A generator with a ``generate_handler``: every yielded number goes through
+    ``double``, the doubled value is saved at once as a numbered progress item
+    (see ``/tasks/<uuid>/`` while it runs) and is sent back into the generator.
+    It returns ``None``, so the result is the list of handler outputs:
+    ``countdown(3)`` gives ``[6, 4, 2]``.
+``slow_hello``
+    An ``async def`` on an ``AsyncRouter`` with ``max_time=5``: it awaits for a
+    second and returns ``"hello <name>"``. The router is attached with
+    ``app.include_router(router)``. Being an ``AsyncTask``, its ``add_task`` is
+    awaitable; sync code enqueues it by name with ``app.add_task("slow_hello", ...)``.
+``shout``
+    An after-middleware (``Upper``) replaces the result: ``shout("hi")`` gives
+    ``"HI"``.
+``log_steps``
+    Logs through ``self.ctx.get_logger()``; the lines are kept with the task and
+    shown in the admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Generator
+from typing import Any
+
+from qtasks_django import AsyncRouter, TaskMiddleware, app, shared_task
+
+FLAKY_FAILURES = 2
+"""``flaky`` fails on its first two attempts and succeeds on the third."""
+
+
+@shared_task
+def add(a: int, b: int) -> int:
+    """Return ``a + b``."""
+    return a + b
+
+
+@shared_task(
+    priority=1,
+    echo=True,
+    retry=FLAKY_FAILURES,
+    retry_on_exc=[ZeroDivisionError],
+    tags=["demo"],
+    description="Fails twice, then succeeds",
+)
+def flaky(self: Any) -> str:
+    """Fail with ``ZeroDivisionError`` until the third attempt.
+
+    The attempt number comes from the task's own record, so no database table or
+    cache of ours is needed to remember earlier failures.
+    """
+    attempt = self.ctx.get_metadata().attempt
+    if attempt <= FLAKY_FAILURES:
+        raise ZeroDivisionError(f"attempt {attempt} fails on purpose")
+    return f"succeeded on attempt {attempt}"
+
+
+@app.task(echo=True)
+def parent(self: Any, n: int) -> str:
+    """Enqueue ``add(n, n)`` as a nested task and return its uuid."""
+    child = self.add_task("add", n, n)
+    return str(child.uuid)
+
+
+def double(value: int) -> int:
+    """Handle one value yielded by ``countdown``."""
+    return value * 2
+
+
+@shared_task(generate_handler=double)
+def countdown(n: int) -> Generator[int, int, None]:
+    """Yield ``n, n-1, ..., 1``; the result is the handler's outputs."""
+    for i in range(n, 0, -1):
+        doubled = yield i
+        if doubled != i * 2:
+            # The handler's output is sent back into the generator.
+            raise RuntimeError(f"expected {i * 2} back from the handler, got {doubled!r}")
+        time.sleep(0.2)  # slow enough to watch the progress items arrive
+    return None
+
+
+router = AsyncRouter()
+
+
+@router.task(max_time=5)
+async def slow_hello(name: str) -> str:
+    """Greet ``name`` after a second of (non-blocking) waiting."""
+    await asyncio.sleep(1)
+    return f"hello {name}"
+
+
+app.include_router(router)
+
+
+class Upper(TaskMiddleware):
+    """After-middleware: replace the task's result with its upper-case text."""
+
+    def __call__(self) -> None:
+        self.task_executor.result = str(self.task_executor.result).upper()
+
+
+@shared_task(middlewares_after=[Upper])
+def shout(text: str) -> str:
+    """Return ``text``; the ``Upper`` middleware makes it upper case."""
+    return text
+
+
+@shared_task(echo=True)
+def log_steps(self: Any, n: int) -> int:
+    """Log ``n`` numbered lines through the task's logger and return ``n``."""
+    logger = self.ctx.get_logger("demo.log_steps")
+    for step in range(1, n + 1):
+        logger.info("step %d of %d", step, n)
+    return n

@@ -1,0 +1,100 @@
+"""System checks for ``settings.QTASKS`` (``manage.py check`` names each mistake)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.utils.module_loading import import_string
+
+from .conf import QTasksSettings, settings
+from .status import TaskStatus
+
+_NUMBERS = ("POLL_INTERVAL", "LEASE_TIMEOUT", "HEARTBEAT_INTERVAL", "RESCUE_INTERVAL", "SHUTDOWN_TIMEOUT")
+_NON_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX")
+_POSITIVE_INTS = ("MAX_PAYLOAD_BYTES", "WORKER_CONCURRENCY")
+
+
+@register("qtasks")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    raw = getattr(django_settings, "QTASKS", {})
+    if not isinstance(raw, dict):
+        return [Error("settings.QTASKS must be a dict", id="qtasks_django.E001")]
+    errors: list[CheckMessage] = []
+    known = {f.name for f in fields(QTasksSettings)} - {"extra"}
+    for key in sorted(set(raw) - known):
+        errors.append(Warning(f"QTASKS[{key!r}] is not a known setting", hint=f"Known: {', '.join(sorted(known))}", id="qtasks_django.W001"))
+    for key in _NUMBERS:
+        errors += _number(key, raw, strict=True)
+    for key in _NON_NEGATIVE:
+        errors += _number(key, raw, strict=False)
+    for key in _POSITIVE_INTS + ("MAX_RESCUES", "DEFAULT_PRIORITY"):
+        value = raw.get(key, getattr(settings, key))
+        if isinstance(value, bool) or not isinstance(value, int) or (key in _POSITIVE_INTS and value <= 0):
+            errors.append(Error(f"QTASKS[{key!r}] must be an integer{' > 0' if key in _POSITIVE_INTS else ''}, got {value!r}", id="qtasks_django.E002"))
+    errors += _statuses(raw)
+    errors += _imports(raw)
+    errors += _notifier(raw)
+    if raw.get("HEARTBEAT_INTERVAL", settings.HEARTBEAT_INTERVAL) >= raw.get("LEASE_TIMEOUT", settings.LEASE_TIMEOUT):
+        errors.append(Error("QTASKS['HEARTBEAT_INTERVAL'] must be shorter than LEASE_TIMEOUT, or leases expire under running tasks", id="qtasks_django.E003"))
+    return errors
+
+
+def _number(key: str, raw: dict[str, Any], *, strict: bool) -> list[CheckMessage]:
+    value = raw.get(key, getattr(settings, key))
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if strict else value >= 0)
+    if ok:
+        return []
+    return [Error(f"QTASKS[{key!r}] must be a number {'> 0' if strict else '>= 0'}, got {value!r}", id="qtasks_django.E002")]
+
+
+def _statuses(raw: dict[str, Any]) -> list[CheckMessage]:
+    value = raw.get("RESULT_STATUSES_END", settings.RESULT_STATUSES_END)
+    if isinstance(value, list | tuple) and value and all(v in TaskStatus.values for v in value):
+        return []
+    return [Error(f"QTASKS['RESULT_STATUSES_END'] must list statuses among {TaskStatus.values}, got {value!r}", id="qtasks_django.E004")]
+
+
+def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
+    from .executors import BaseTaskExecutor
+    from .middleware import TaskMiddleware
+    from .registry import QueueTasks
+
+    wanted = [("APP", raw.get("APP", settings.APP), QueueTasks, True)]
+    wanted.append(("DEFAULT_EXECUTOR", raw.get("DEFAULT_EXECUTOR", settings.DEFAULT_EXECUTOR), BaseTaskExecutor, False))
+    for key in ("MIDDLEWARES_BEFORE", "MIDDLEWARES_AFTER"):
+        paths = raw.get(key, ())
+        if not isinstance(paths, list | tuple):
+            return [Error(f"QTASKS[{key!r}] must be a list of dotted paths", id="qtasks_django.E005")]
+        wanted += [(key, path, TaskMiddleware, False) for path in paths]
+    errors: list[CheckMessage] = []
+    for key, path, base, instance in wanted:
+        try:
+            obj = import_string(path)
+        except ImportError as exc:
+            errors.append(Error(f"QTASKS[{key!r}]: cannot import {path!r}: {exc}", id="qtasks_django.E005"))
+            continue
+        ok = isinstance(obj, base) if instance else isinstance(obj, type) and issubclass(obj, base)
+        if not ok:
+            errors.append(Error(f"QTASKS[{key!r}]: {path!r} is not a {base.__name__}{'' if instance else ' subclass'}", id="qtasks_django.E006"))
+    return errors
+
+
+def _notifier(raw: dict[str, Any]) -> list[CheckMessage]:
+    value = raw.get("NOTIFIER")
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not isinstance(value.get("BACKEND"), str):
+        return [Error("QTASKS['NOTIFIER'] must be a dict with a 'BACKEND' dotted path", id="qtasks_django.E007")]
+    from .notifiers import get_notifier
+    from .notifiers.base import BaseNotifier
+
+    try:
+        notifier = get_notifier()
+    except (ImportError, TypeError) as exc:
+        return [Error(f"QTASKS['NOTIFIER']: cannot build {value['BACKEND']!r}: {exc}", id="qtasks_django.E007")]
+    if not isinstance(notifier, BaseNotifier):
+        return [Error(f"QTASKS['NOTIFIER']: {value['BACKEND']!r} is not a BaseNotifier", id="qtasks_django.E007")]
+    return notifier.check()

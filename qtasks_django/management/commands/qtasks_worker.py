@@ -1,0 +1,117 @@
+"""``python manage.py qtasks_worker``: run tasks until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from qtasks_django.conf import settings
+from qtasks_django.notifiers import get_notifier
+from qtasks_django.registry import get_app
+from qtasks_django.worker import Worker
+
+logger = logging.getLogger("qtasks_django.worker")
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return number
+
+
+def queue_list(value: str) -> list[str]:
+    queues = [q.strip() for q in value.split(",") if q.strip()]
+    if not queues:
+        raise argparse.ArgumentTypeError("give at least one queue name")
+    return queues
+
+
+class Command(BaseCommand):
+    help = "Run a qtasks worker: claim tasks from the database and execute them."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--concurrency", "-c", type=positive_int, default=None, help="Tasks run at once (QTASKS['WORKER_CONCURRENCY']).")
+        parser.add_argument("--queues", "-Q", type=queue_list, default=None, help="Comma-separated queues to serve (default: all).")
+        parser.add_argument("--shutdown-timeout", type=non_negative_float, default=None, help="Seconds running tasks get to finish on SIGTERM/SIGINT.")
+        parser.add_argument("--poll-interval", type=non_negative_float, default=None, help="Seconds between polls when no notification arrives.")
+        parser.add_argument("--burst", action="store_true", help="Exit once no task is ready or running.")
+        parser.add_argument("--worker-id", default=None, help="Worker id shown in the admin (default: host-pid-random).")
+        parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="Level of the qtasks_django loggers (default from --verbosity).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self._configure_logging(options["log_level"], options["verbosity"])
+        app = get_app()
+        worker = Worker(
+            app=app,
+            queues=options["queues"],
+            concurrency=options["concurrency"] or settings.WORKER_CONCURRENCY,
+            shutdown_timeout=settings.SHUTDOWN_TIMEOUT if options["shutdown_timeout"] is None else options["shutdown_timeout"],
+            poll_interval=options["poll_interval"],
+            burst=options["burst"],
+            worker_id=options["worker_id"],
+        )
+        self._banner(worker)
+        with stop_on_signals(worker):
+            worker.run()
+        logger.info("worker %s stopped after %d task(s)", worker.id, worker.processed)
+        if worker.has_stuck_threads:
+            time.sleep(0.2)
+            if worker.has_stuck_threads:
+                # Abandoned sync code is still running in a thread and would keep the
+                # process alive; its task was already released or ended.
+                logging.shutdown()
+                sys.stdout.flush()
+                os._exit(0)
+
+    def _banner(self, worker: Worker) -> None:
+        names = sorted(worker.app.tasks)
+        self.stdout.write(
+            f"qtasks worker {worker.id}\n"
+            f"  tasks ({len(names)}): {', '.join(names) or '-'}\n"
+            f"  queues: {', '.join(worker.queues or ['* (all)'])}\n"
+            f"  concurrency: {worker.concurrency}   shutdown timeout: {worker.shutdown_timeout}s\n"
+            f"  notifier: {get_notifier().describe()}   poll interval: {worker.poll_interval}s\n"
+        )
+        self.stdout.flush()
+
+    def _configure_logging(self, level: str | None, verbosity: int) -> None:
+        chosen = level or {0: "WARNING", 1: "INFO", 2: "DEBUG", 3: "DEBUG"}.get(verbosity, "INFO")
+        qtasks_logger = logging.getLogger("qtasks_django")
+        qtasks_logger.setLevel(chosen)
+        if not logging.getLogger().handlers and not qtasks_logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            qtasks_logger.addHandler(handler)
+
+
+@contextmanager
+def stop_on_signals(worker: Worker) -> Iterator[None]:
+    """First SIGINT/SIGTERM drains; a second releases running tasks at once. Handlers are restored after."""
+
+    def handler(signum: int, frame: Any) -> None:
+        logger.warning("received %s: %s", signal.Signals(signum).name, "releasing running tasks now" if worker.stopping.is_set() else "stopping after running tasks")
+        worker.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

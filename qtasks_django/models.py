@@ -1,0 +1,185 @@
+"""The record: tasks, their progress and logs, registered tasks, workers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .status import FINAL_STATUSES, TaskStatus
+
+
+class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
+    """Verbs the queue and the admin use."""
+
+    def ready(self, queues: list[str] | None = None, now: datetime | None = None) -> TaskRecordQuerySet:
+        """Return new tasks whose eta has come, in run order (priority, then FIFO)."""
+        qs = self.filter(status=TaskStatus.NEW, eta__lte=now or timezone.now())
+        if queues:
+            qs = qs.filter(queue__in=queues)
+        return qs.order_by("priority", "created_at")
+
+    def running(self) -> TaskRecordQuerySet:
+        return self.filter(status=TaskStatus.PROCESS)
+
+    def lease_expired(self, now: datetime | None = None) -> TaskRecordQuerySet:
+        """Return running tasks whose worker stopped renewing the lease."""
+        return self.running().filter(lease_expires_at__lt=now or timezone.now())
+
+    def finished(self) -> TaskRecordQuerySet:
+        return self.filter(status__in=[*FINAL_STATUSES, TaskStatus.RETRY])
+
+
+class TaskRecord(models.Model):
+    """One run request of a task and everything that happened to it."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_name = models.CharField(max_length=255, db_index=True)
+    queue = models.CharField(max_length=100, default="default")
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.NEW)
+    priority = models.IntegerField(default=0)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    returning = models.JSONField(null=True, blank=True)
+    traceback = models.TextField(blank=True, default="")
+    cancel_reason = models.TextField(blank=True, default="")
+    tags = models.JSONField(default=list, blank=True)
+
+    retry = models.IntegerField(null=True, blank=True, help_text="Attempts left after this one fails.")
+    attempt = models.PositiveIntegerField(default=1)
+    retry_parent_uuid = models.UUIDField(null=True, blank=True)
+    retry_child_uuid = models.UUIDField(null=True, blank=True)
+    parent_uuid = models.UUIDField(null=True, blank=True, db_index=True, help_text="Task that enqueued this one.")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    eta = models.DateTimeField(default=timezone.now, help_text="Not claimed before this time.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    worker_id = models.CharField(max_length=255, blank=True, default="")
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    rescues = models.PositiveIntegerField(default=0)
+
+    objects = TaskRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "task"
+        ordering = ["-created_at"]
+        indexes = [
+            # The claim query: only ready rows, in run order. Kept small because
+            # finished rows leave it at once.
+            models.Index(
+                fields=["queue", "priority", "created_at"],
+                condition=Q(status="new"),
+                name="qtasks_task_ready_idx",
+            ),
+            # The rescue sweep scans running rows by lease expiry.
+            models.Index(
+                fields=["lease_expires_at"], condition=Q(status="process"), name="qtasks_task_lease_idx"
+            ),
+            models.Index(fields=["status", "-created_at"], name="qtasks_task_status_idx"),
+            models.Index(fields=["finished_at"], name="qtasks_task_finished_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=TaskStatus.values), name="qtasks_task_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.uuid} [{self.status}]"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class TaskProgress(models.Model):
+    """One numbered item a generator task yielded (after its handler)."""
+
+    task = models.ForeignKey(TaskRecord, on_delete=models.CASCADE, related_name="progress_items")
+    seq = models.PositiveIntegerField()
+    value = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["task", "seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="qtasks_progress_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq}"
+
+
+class TaskLog(models.Model):
+    """A line a task logged through ``ctx.get_logger()``."""
+
+    task = models.ForeignKey(TaskRecord, on_delete=models.CASCADE, related_name="log_lines")
+    created_at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=10)
+    logger = models.CharField(max_length=255)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["task", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.message[:60]}"
+
+
+class WorkerRecord(models.Model):
+    """A ``qtasks_worker`` process and its heartbeat."""
+
+    id = models.CharField(primary_key=True, max_length=255)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    concurrency = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "worker"
+        ordering = ["-heartbeat_at"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class RegisteredTask(models.Model):
+    """The persisted metadata of a task's ``TaskExecSchema`` (callables by dotted path)."""
+
+    name = models.CharField(primary_key=True, max_length=255)
+    func = models.CharField(max_length=500, help_text="Dotted path of the task function.")
+    priority = models.IntegerField(default=0)
+    queue = models.CharField(max_length=100, default="default")
+    awaiting = models.BooleanField(default=False)
+    generating = models.CharField(max_length=8, blank=True, default="", help_text="'sync', 'async' or empty.")
+    echo = models.BooleanField(default=False)
+    max_time = models.FloatField(null=True, blank=True)
+    retry = models.IntegerField(null=True, blank=True)
+    retry_on_exc = models.JSONField(default=list, blank=True)
+    decode = models.CharField(max_length=500, blank=True, default="")
+    tags = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True, default="")
+    generate_handler = models.CharField(max_length=500, blank=True, default="")
+    executor = models.CharField(max_length=500, blank=True, default="")
+    middlewares_before = models.JSONField(default=list, blank=True)
+    middlewares_after = models.JSONField(default=list, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    workers = models.ManyToManyField(WorkerRecord, blank=True, related_name="registered_tasks")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "registered task"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

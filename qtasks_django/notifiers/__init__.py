@@ -1,0 +1,36 @@
+"""Wake-up notifications: an accelerator, never the record.
+
+The database stays the source of truth; a lost notification only delays work
+until the next poll.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import connections
+from django.utils.module_loading import import_string
+
+from ..conf import settings
+
+if TYPE_CHECKING:
+    from .base import BaseNotifier
+
+ENQUEUED = "qtasks_enqueued"
+FINISHED = "qtasks_finished"
+
+_VENDOR_DEFAULTS = {"postgresql": "qtasks_django.notifiers.postgres.PostgresNotifier"}
+_POLLING = "qtasks_django.notifiers.base.PollingNotifier"
+
+
+def backend_path(alias: str = "default") -> str:
+    """Return the configured notifier class path, or the default for the database vendor."""
+    if settings.NOTIFIER:
+        return settings.NOTIFIER["BACKEND"]
+    return _VENDOR_DEFAULTS.get(connections[alias].vendor, _POLLING)
+
+
+def get_notifier(alias: str = "default") -> BaseNotifier:
+    """Build the configured notifier (cheap: connections are opened on use)."""
+    options = (settings.NOTIFIER or {}).get("OPTIONS", {})
+    return import_string(backend_path(alias))(options=options, using=alias)

@@ -1,0 +1,268 @@
+"""The database queue: every state change of a task record happens here.
+
+Claims are short transactions (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and no
+user code ever runs inside one. Writes that end a run are fenced by the lease
+token, so a worker whose lease was taken away writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuid_lib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import notifiers
+from .conf import settings
+from .context import current_task_uuid
+from .exceptions import QTasksError
+from .schemas import Task
+from .serialization import to_json
+from .status import TaskStatus
+from .validation import resolve_schema, validate_call, validate_priority
+
+if TYPE_CHECKING:
+    from .models import TaskRecord
+    from .registry import QueueTasks
+
+logger = logging.getLogger(__name__)
+DB = "default"
+
+
+class DatabaseQueue:
+    """Enqueue, claim, finish, retry, release and rescue task records."""
+
+    def __init__(self, app: QueueTasks, using: str = DB) -> None:
+        self.app = app
+        self.using = using
+
+    @property
+    def notifier(self) -> notifiers.BaseNotifier:
+        return notifiers.get_notifier(self.using)
+
+    # -- enqueue and read -------------------------------------------------
+
+    def enqueue(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, priority: int | None, timeout: float | None
+    ) -> Task | None:
+        """Validate, write the row in the caller's transaction, wake workers after commit."""
+        from .models import TaskRecord
+
+        schema = resolve_schema(self.app.tasks, name)
+        priority = schema.priority if priority is None else validate_priority(priority)
+        validate_call(schema, args, kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES)
+        if timeout is not None:
+            self._check_can_wait(timeout)
+        now = timezone.now()
+        record = TaskRecord.objects.using(self.using).create(
+            task_name=name,
+            queue=schema.queue or settings.DEFAULT_QUEUE,
+            priority=priority,
+            args=to_json(list(args)),
+            kwargs=to_json(kwargs),
+            retry=schema.retry,
+            tags=schema.tags or [],
+            parent_uuid=current_task_uuid.get(),
+            created_at=now,
+            updated_at=now,
+            eta=now,
+        )
+        self.notifier.send_on_commit(notifiers.ENQUEUED, record.queue)
+        if timeout is None:
+            return Task.from_record(record)
+        from .results import TaskResult
+
+        return TaskResult(record.uuid, app=self.app).get(timeout)
+
+    def _check_can_wait(self, timeout: Any) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+            raise QTasksError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        if connections[self.using].in_atomic_block:
+            raise QTasksError(
+                "add_task(timeout=...) inside a transaction would wait for a task no worker can see "
+                "before commit; enqueue inside the transaction and wait after it"
+            )
+
+    def get(self, uuid: Any, with_progress: bool = True) -> Task | None:
+        """Return a snapshot of the task, or ``None`` if there is none."""
+        from .models import TaskRecord
+
+        key = parse_uuid(uuid)
+        if key is None:
+            return None
+        record = TaskRecord.objects.using(self.using).filter(pk=key).first()
+        if record is None:
+            return None
+        progress = list(record.progress_items.values_list("value", flat=True)) if with_progress else []
+        return Task.from_record(record, progress)
+
+    # -- the worker's side ----------------------------------------------------
+
+    def claim(self, worker_id: str, queues: list[str] | None, limit: int) -> list[TaskRecord]:
+        """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them."""
+        from .models import TaskRecord
+
+        if limit <= 0:
+            return []
+        now = timezone.now()
+        token = uuid_lib.uuid4()
+        manager = TaskRecord.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            # Rows another worker is claiming are skipped, not waited for.
+            ready = manager.ready(queues, now).select_for_update(skip_locked=True)
+            ids = list(ready.values_list("pk", flat=True)[:limit])
+            if not ids:
+                return []
+            # ``status=new`` again: SQLite has no row locks, so this is what stops
+            # two workers from taking the same row there.
+            manager.filter(pk__in=ids, status=TaskStatus.NEW).update(
+                status=TaskStatus.PROCESS,
+                worker_id=worker_id,
+                lease_token=token,
+                lease_expires_at=now + timedelta(seconds=settings.LEASE_TIMEOUT),
+                started_at=now,
+                updated_at=now,
+            )
+            claimed = list(manager.filter(pk__in=ids, lease_token=token))
+        claimed.sort(key=lambda r: (r.priority, r.created_at))
+        return claimed
+
+    def finish(self, record: TaskRecord, *, logs: list[dict[str, Any]] | None = None, **fields: Any) -> bool:
+        """Write the end of a run if this worker still holds the lease; return whether it did."""
+        from .models import TaskLog, TaskRecord
+
+        now = timezone.now()
+        with transaction.atomic(using=self.using):
+            updated = (
+                TaskRecord.objects.using(self.using)
+                .filter(pk=record.pk, status=TaskStatus.PROCESS, lease_token=record.lease_token)
+                .update(finished_at=now, updated_at=now, lease_token=None, lease_expires_at=None, **fields)
+            )
+            if updated and logs:
+                TaskLog.objects.using(self.using).bulk_create(TaskLog(task_id=record.pk, **line) for line in logs)
+            if updated:
+                self.notifier.send_on_commit(notifiers.FINISHED, str(record.pk))
+        return bool(updated)
+
+    def retry(
+        self, record: TaskRecord, *, delay: float, attempts_left: int, traceback: str, logs: list[dict[str, Any]]
+    ) -> uuid_lib.UUID | None:
+        """Mark the failed attempt ``retry`` and enqueue its successor; return the child's uuid."""
+        from .models import TaskRecord
+
+        now = timezone.now()
+        child_uuid = uuid_lib.uuid4()
+        with transaction.atomic(using=self.using):
+            if not self.finish(
+                record, logs=logs, status=TaskStatus.RETRY, traceback=traceback, retry_child_uuid=child_uuid
+            ):
+                return None
+            TaskRecord.objects.using(self.using).create(
+                uuid=child_uuid,
+                task_name=record.task_name,
+                queue=record.queue,
+                priority=record.priority,
+                args=record.args,
+                kwargs=record.kwargs,
+                tags=record.tags,
+                retry=attempts_left,
+                attempt=record.attempt + 1,
+                retry_parent_uuid=record.pk,
+                parent_uuid=record.parent_uuid,
+                created_at=now,
+                updated_at=now,
+                eta=now + timedelta(seconds=delay),
+            )
+            self.notifier.send_on_commit(notifiers.ENQUEUED, record.queue)
+        return child_uuid
+
+    def add_progress(self, record: TaskRecord, seq: int, value: Any) -> None:
+        from .models import TaskProgress
+
+        TaskProgress.objects.using(self.using).create(task_id=record.pk, seq=seq, value=value)
+
+    def reset_progress(self, record: TaskRecord) -> None:
+        """Drop progress of an earlier, interrupted run of the same record."""
+        from .models import TaskProgress
+
+        TaskProgress.objects.using(self.using).filter(task_id=record.pk).delete()
+
+    def renew_leases(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> None:
+        """Extend the leases of the tasks this worker is still running."""
+        from .models import TaskRecord
+
+        if uuids:
+            TaskRecord.objects.using(self.using).filter(
+                pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id
+            ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.LEASE_TIMEOUT))
+
+    def release(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> int:
+        """Put tasks this worker gives up (shutdown) back in the queue, untouched."""
+        from .models import TaskRecord
+
+        if not uuids:
+            return 0
+        with transaction.atomic(using=self.using):
+            count = (
+                TaskRecord.objects.using(self.using)
+                .filter(pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id)
+                .update(**_back_to_queue())
+            )
+            if count:
+                self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
+        return count
+
+    def rescue(self, batch: int = 100) -> tuple[int, int]:
+        """Requeue tasks whose lease expired; poison pills end ``error``. Return (requeued, failed)."""
+        from .models import TaskRecord
+
+        manager = TaskRecord.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            expired = list(
+                manager.lease_expired().select_for_update(skip_locked=True).values_list("pk", "rescues")[:batch]
+            )
+            poison = [pk for pk, rescues in expired if rescues >= settings.MAX_RESCUES]
+            again = [pk for pk, rescues in expired if rescues < settings.MAX_RESCUES]
+            now = timezone.now()
+            if poison:
+                manager.filter(pk__in=poison).update(
+                    status=TaskStatus.ERROR,
+                    traceback=(
+                        f"qtasks_django.exceptions.WorkerLost: the worker running this task was lost "
+                        f"{settings.MAX_RESCUES + 1} times; it is not run again"
+                    ),
+                    finished_at=now,
+                    updated_at=now,
+                    lease_token=None,
+                    lease_expires_at=None,
+                )
+                for pk in poison:
+                    self.notifier.send_on_commit(notifiers.FINISHED, str(pk))
+            if again:
+                manager.filter(pk__in=again).update(rescues=F("rescues") + 1, **_back_to_queue())
+                self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
+        return len(again), len(poison)
+
+
+def _back_to_queue() -> dict[str, Any]:
+    return {
+        "status": TaskStatus.NEW,
+        "worker_id": "",
+        "lease_token": None,
+        "lease_expires_at": None,
+        "started_at": None,
+        "updated_at": timezone.now(),
+    }
+
+
+def parse_uuid(value: Any) -> uuid_lib.UUID | None:
+    if isinstance(value, uuid_lib.UUID):
+        return value
+    try:
+        return uuid_lib.UUID(str(value))
+    except ValueError:
+        return None

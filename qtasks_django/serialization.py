@@ -1,0 +1,52 @@
+"""JSON rules for arguments and results (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def find_non_json(value: Any, path: str = "") -> str | None:
+    """Return a description of the first value that is not plain JSON, or ``None``.
+
+    Stricter than ``json.dumps``: non-string dict keys (which json would silently
+    turn into strings) and NaN/Infinity (not valid JSON) are rejected too, so what
+    a task receives is exactly what was enqueued (tuples become lists).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path or 'value'}: {value!r} is not valid JSON"
+    if isinstance(value, _SCALARS):
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = find_non_json(item, f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path or 'value'}: key {key!r} is not a string"
+            problem = find_non_json(item, f"{path}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    return f"{path or 'value'}: {type(value).__name__} {_short_repr(value)} is not JSON-serialisable"
+
+
+def encoded_size(*values: Any) -> int:
+    """Return the size in bytes of ``values`` encoded as compact JSON."""
+    return sum(len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) for v in values)
+
+
+def to_json(value: Any) -> Any:
+    """Return ``value`` as stored (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

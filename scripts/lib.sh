@@ -1,0 +1,242 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/test.sh and scripts/demo.sh: logging, finding a Python,
+# cached virtualenvs, and making sure PostgreSQL and Redis answer on 127.0.0.1.
+# Sourced, never run. Every helper is idempotent.
+
+QT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QT_PG_HOST=127.0.0.1
+QT_PG_PORT=5432
+QT_PG_USER=postgres
+QT_REDIS_HOST=127.0.0.1
+QT_REDIS_PORT=6379
+QT_SERVICE_TIMEOUT=${QTASKS_SERVICE_TIMEOUT:-60}
+QT_APT_UPDATED=0
+
+qt_log() { printf '==> %s\n' "$*"; }
+qt_warn() { printf 'WARNING: %s\n' "$*" >&2; }
+qt_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+qt_banner() {
+  local line="================================================================================"
+  printf '\n%s\n== %s\n%s\n' "$line" "$*" "$line"
+}
+
+# --- apt ---------------------------------------------------------------------------
+
+qt_apt_install() {
+  command -v apt-get >/dev/null 2>&1 || qt_die "apt-get not found: install $* yourself and rerun."
+  [ "$(id -u)" -eq 0 ] || qt_die "installing $* needs root (apt-get): install them yourself or rerun as root."
+  local log
+  log=$(mktemp)
+  if [ "$QT_APT_UPDATED" -eq 0 ]; then
+    qt_log "apt-get update"
+    if ! apt-get update -q >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      qt_die "apt-get update failed"
+    fi
+    QT_APT_UPDATED=1
+  fi
+  qt_log "apt-get install $*"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >"$log" 2>&1 </dev/null; then
+    tail -n 30 "$log" >&2
+    qt_die "apt-get install $* failed"
+  fi
+  rm -f "$log"
+}
+
+# --- Python and virtualenvs -------------------------------------------------------
+
+# qt_python_path CANDIDATE MAJOR MINOR: print the real interpreter path if CANDIDATE
+# runs and is that version (a pyenv shim for a missing version runs but fails).
+qt_python_path() {
+  "$1" -c "import sys; assert sys.version_info[:2] == ($2, $3); print(sys.executable)" 2>/dev/null
+}
+
+qt_find_python312() {
+  local candidate found
+  for candidate in ${QTASKS_PYTHON312:+"$QTASKS_PYTHON312"} python3.12 \
+    /root/.pyenv/versions/3.12*/bin/python3.12 "${HOME:-/root}"/.pyenv/versions/3.12*/bin/python3.12 \
+    /usr/bin/python3.12 /usr/local/bin/python3.12; do
+    if found=$(qt_python_path "$candidate" 3 12); then
+      printf '%s\n' "$found"
+      return 0
+    fi
+  done
+  return 1
+}
+
+qt_find_python311() {
+  local candidate found
+  for candidate in ${QTASKS_PYTHON311:+"$QTASKS_PYTHON311"} python3 python3.11 \
+    /root/.pyenv/versions/3.11*/bin/python3.11 "${HOME:-/root}"/.pyenv/versions/3.11*/bin/python3.11 \
+    /usr/bin/python3.11 /usr/local/bin/python3.11; do
+    if found=$(qt_python_path "$candidate" 3 11); then
+      printf '%s\n' "$found"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# qt_ensure_venv NAME PYTHON PIP-ARGS...: make .venv/NAME with PYTHON and pip-install
+# PIP-ARGS into it, unless the stamp shows the same interpreter, arguments and
+# requirement files were installed already.
+qt_ensure_venv() {
+  local name=$1 python=$2
+  shift 2
+  local dir="$QT_ROOT/.venv/$name" started=$SECONDS stamp
+  stamp=$(
+    cd "$QT_ROOT" || exit 1
+    {
+      "$python" -VV
+      printf '%s\n' "$@"
+      cat setup.py requirements/*.txt
+      # An editable install made before the package existed maps nothing: redo it.
+      if [ -f qtasks_django/__init__.py ]; then echo "package present"; fi
+    } | sha256sum | cut -d' ' -f1
+  )
+  if [ -x "$dir/bin/python" ] && ! "$dir/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    qt_warn ".venv/$name is broken (its interpreter does not run): recreating it"
+    rm -rf "$dir"
+  fi
+  if [ -f "$dir/.qtasks-stamp" ] && [ "$(cat "$dir/.qtasks-stamp")" = "$stamp" ]; then
+    qt_log ".venv/$name is up to date ($("$dir/bin/python" -V 2>&1))"
+    return 0
+  fi
+  if [ ! -x "$dir/bin/python" ]; then
+    qt_log "creating .venv/$name with $python"
+    if ! "$python" -m venv "$dir" >/dev/null 2>&1; then
+      rm -rf "$dir"
+      # Debian splits venv/ensurepip out of the interpreter package.
+      local version
+      version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+      qt_apt_install "python$version-venv"
+      "$python" -m venv "$dir" || qt_die "could not create .venv/$name with $python"
+    fi
+  fi
+  rm -f "$dir/.qtasks-stamp"
+  qt_log "installing into .venv/$name: pip install $*"
+  local log="$dir/pip-install.log"
+  if ! (cd "$QT_ROOT" && PIP_NO_INPUT=1 "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@") \
+    >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    qt_die "pip install into .venv/$name failed (full log: .venv/$name/pip-install.log)"
+  fi
+  printf '%s\n' "$stamp" >"$dir/.qtasks-stamp"
+  qt_log ".venv/$name ready in $((SECONDS - started)) s: $("$dir/bin/python" -V 2>&1)," \
+    "Django $("$dir/bin/python" -c 'import django; print(django.get_version())')"
+}
+
+# --- PostgreSQL -------------------------------------------------------------------
+
+qt_pg_ready() { pg_isready -q -h "$QT_PG_HOST" -p "$QT_PG_PORT" -t 2 >/dev/null 2>&1; }
+
+# qt_psql SQL: run SQL as the postgres user over TCP, never prompting for a password.
+qt_psql() {
+  PGCONNECT_TIMEOUT=5 psql -w -X -q -A -t -v ON_ERROR_STOP=1 -h "$QT_PG_HOST" -p "$QT_PG_PORT" \
+    -U "$QT_PG_USER" -d postgres -c "$1"
+}
+
+qt_pg_version() { find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1; }
+
+qt_wait_for() {
+  local what=$1 check=$2 waited=0
+  until "$check"; do
+    if [ "$waited" -ge "$QT_SERVICE_TIMEOUT" ]; then
+      qt_die "$what did not answer within ${QT_SERVICE_TIMEOUT} s"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
+qt_ensure_postgres() {
+  if ! command -v pg_isready >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+    qt_apt_install postgresql
+  fi
+  if ! qt_pg_ready; then
+    local version
+    version=$(qt_pg_version)
+    if [ -z "$version" ]; then
+      qt_apt_install postgresql
+      version=$(qt_pg_version)
+      [ -n "$version" ] || qt_die "PostgreSQL installed but no cluster under /etc/postgresql"
+    fi
+    if [ ! -d "/etc/postgresql/$version/main" ]; then
+      qt_log "creating PostgreSQL cluster $version/main"
+      pg_createcluster "$version" main >/dev/null
+    fi
+    qt_log "starting PostgreSQL $version/main"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start </dev/null ||
+      qt_warn "pg_ctlcluster start returned non-zero (already running?)"
+    qt_wait_for "PostgreSQL on $QT_PG_HOST:$QT_PG_PORT" qt_pg_ready
+  fi
+  if ! qt_psql 'select 1' >/dev/null 2>&1; then
+    qt_pg_trust_local_postgres
+  fi
+  [ "$(qt_psql "select rolsuper or rolcreatedb from pg_roles where rolname = current_user")" = t ] ||
+    qt_die "PostgreSQL user $QT_PG_USER may not create databases (needed for test databases)"
+  qt_log "PostgreSQL answers on $QT_PG_HOST:$QT_PG_PORT as $QT_PG_USER"
+}
+
+# A fresh Debian cluster asks for a password over TCP; the tests connect as postgres
+# without one, so let that user in from 127.0.0.1 (a throwaway local test server).
+qt_pg_trust_local_postgres() {
+  [ "$(id -u)" -eq 0 ] || qt_die "cannot connect as $QT_PG_USER to $QT_PG_HOST:$QT_PG_PORT without a password" \
+    "(allow it in pg_hba.conf, or rerun as root so this script can)"
+  local hba marker="# qtasks_django test scripts: trust postgres on loopback"
+  hba=$(runuser -u postgres -- psql -X -A -t -c 'show hba_file' </dev/null) ||
+    qt_die "cannot reach PostgreSQL through its local socket to fix authentication"
+  if ! grep -qF "$marker" "$hba"; then
+    qt_log "allowing $QT_PG_USER from 127.0.0.1 without password in $hba"
+    sed -i "1i $marker\nhost all $QT_PG_USER 127.0.0.1/32 trust\nhost all $QT_PG_USER ::1/128 trust" "$hba"
+  fi
+  runuser -u postgres -- psql -X -q -c 'select pg_reload_conf()' </dev/null >/dev/null
+  sleep 1
+  qt_psql 'select 1' >/dev/null || qt_die "still cannot connect as $QT_PG_USER to $QT_PG_HOST:$QT_PG_PORT"
+}
+
+# qt_pg_create_db NAME: create database NAME unless it exists.
+qt_pg_create_db() {
+  if [ -z "$(qt_psql "select 1 from pg_database where datname = '$1'")" ]; then
+    qt_log "creating database $1"
+    qt_psql "create database \"$1\"" >/dev/null
+  fi
+}
+
+# --- Redis ------------------------------------------------------------------------
+
+qt_redis_ready() {
+  if command -v redis-cli >/dev/null 2>&1; then
+    [ "$(timeout 3 redis-cli -h "$QT_REDIS_HOST" -p "$QT_REDIS_PORT" ping 2>/dev/null)" = PONG ]
+    return
+  fi
+  # No client installed (Redis may run elsewhere): speak the protocol over bash's /dev/tcp.
+  local fd reply=
+  exec {fd}<>"/dev/tcp/$QT_REDIS_HOST/$QT_REDIS_PORT" || return 1
+  printf 'PING\r\n' >&"$fd"
+  IFS= read -r -t 3 reply <&"$fd" || true
+  exec {fd}>&-
+  [ "${reply%$'\r'}" = "+PONG" ]
+} 2>/dev/null
+
+qt_ensure_redis() {
+  if qt_redis_ready; then
+    qt_log "Redis answers on $QT_REDIS_HOST:$QT_REDIS_PORT"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    qt_apt_install redis-server
+  fi
+  # The package's own start-up may already have brought it up.
+  if ! qt_redis_ready; then
+    qt_log "starting Redis on $QT_REDIS_HOST:$QT_REDIS_PORT"
+    (cd /tmp && redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$QT_REDIS_PORT" \
+      --save "" --appendonly no >/dev/null) ||
+      (cd /tmp && redis-server --daemonize yes --bind 127.0.0.1 --port "$QT_REDIS_PORT" \
+        --save "" --appendonly no >/dev/null) ||
+      qt_die "redis-server did not start"
+    qt_wait_for "Redis on $QT_REDIS_HOST:$QT_REDIS_PORT" qt_redis_ready
+  fi
+  qt_log "Redis answers on $QT_REDIS_HOST:$QT_REDIS_PORT"
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# THE test command: runs the whole test suite.
+#
+#   bash scripts/test.sh [PYTEST-ARGS...]
+#
+# Makes sure PostgreSQL and Redis answer on 127.0.0.1 (installing and starting them when
+# they are missing), keeps two virtualenvs up to date under .venv/, then runs these steps
+# in order, stopping at the first that fails:
+#   a. Python 3.12 + Django 6: manage.py check and makemigrations --check (test and example settings)
+#   b. Python 3.12 + Django 6, PostgreSQL + Redis: every test
+#   c. Python 3.12 + Django 6, SQLite, no Redis: every test not marked postgres or redis
+#   d. Python 3.11 + Django 5.2, PostgreSQL + Redis as the notifier: every test
+# PYTEST-ARGS are passed to every pytest run (e.g. `-k claim -x`). Environment:
+#   QTASKS_TEST_MATRIX=quick   run step b only
+#   CI=true                     a test whose server (marker postgres/redis) is missing fails, not skips
+# The last line is the total over all steps: "total: N passed, N failed, N skipped".
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$QT_ROOT"
+
+PYTEST_ARGS=("$@")
+MATRIX=${QTASKS_TEST_MATRIX:-full}
+case "$MATRIX" in
+  full | quick) ;;
+  *) qt_die "QTASKS_TEST_MATRIX must be 'full' or 'quick', not '$MATRIX'" ;;
+esac
+PG_URL="postgres://$QT_PG_USER@$QT_PG_HOST:$QT_PG_PORT/qtasks"
+REDIS_URL_TESTS="redis://$QT_REDIS_HOST:$QT_REDIS_PORT/15"
+REPORTS="$QT_ROOT/.venv/reports"
+STARTED=$SECONDS
+STEP_RESULTS=()
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/qtasks-test.XXXXXX")
+
+summarize() {
+  # Per-step and total counts from the JUnit reports that this run wrote.
+  python3 - "$REPORTS" <<'PY' || true
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+total = [0, 0, 0]
+lines = []
+for report in sorted(Path(sys.argv[1]).glob("*.xml")):
+    root = ET.parse(report).getroot()
+    counts = [0, 0, 0]
+    for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+        tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        for i, n in enumerate((tests - failures - errors - skipped, failures + errors, skipped)):
+            counts[i] += n
+    total = [a + b for a, b in zip(total, counts)]
+    lines.append(f"  {report.stem}: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped")
+print("\n".join(lines))
+summary = f"total: {total[0]} passed, {total[1]} failed, {total[2]} skipped"
+(Path(sys.argv[1]) / "summary.txt").write_text(summary + "\n")
+print(summary)
+PY
+}
+
+finish() {
+  local status=$?
+  rm -rf "$SCRATCH"
+  qt_banner "Summary"
+  if [ ${#STEP_RESULTS[@]} -gt 0 ]; then printf '  %s\n' "${STEP_RESULTS[@]}"; fi
+  local elapsed=$((SECONDS - STARTED))
+  printf 'Total time: %dm%02ds. Result: %s\n' $((elapsed / 60)) $((elapsed % 60)) \
+    "$([ "$status" -eq 0 ] && echo PASSED || echo "FAILED (exit $status)")"
+  summarize
+  exit "$status"
+}
+trap finish EXIT
+
+# run_step TITLE COMMAND...: run one step under a banner; stop the whole run if it fails.
+run_step() {
+  local title=$1 started=$SECONDS
+  shift
+  qt_banner "$title"
+  if "$@"; then
+    STEP_RESULTS+=("PASS  $title ($((SECONDS - started)) s)")
+  else
+    STEP_RESULTS+=("FAIL  $title ($((SECONDS - started)) s)")
+    qt_banner "FAILED: $title"
+    exit 1
+  fi
+}
+
+# in_env VENV [NAME=VALUE...] -- COMMAND...: run COMMAND with the venv's python first on
+# PATH and only the given server settings (none inherited from the caller's shell).
+in_env() {
+  local venv="$QT_ROOT/.venv/$1"
+  shift
+  local assignments=()
+  while [ "$1" != -- ]; do
+    assignments+=("$1")
+    shift
+  done
+  shift
+  printf '+ %s %s\n' "${assignments[*]}" "$*"
+  env -u DATABASE_URL -u REDIS_URL -u QTASKS_TEST_NOTIFIER -u DJANGO_SETTINGS_MODULE \
+    PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "${assignments[@]}" "$@"
+}
+
+# pytest_in VENV REPORT [NAME=VALUE...] -- [PYTEST-ARGS...]: run the suite, then the caller's args.
+pytest_in() {
+  local venv=$1 report=$2 status=0
+  shift 2
+  in_env "$venv" DJANGO_SETTINGS_MODULE=tests.settings "$@" --junitxml="$REPORTS/$report.xml" \
+    ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"} || status=$?
+  # With a selection of the caller's (-k, a path), a step may rightly select nothing.
+  if [ "$status" -eq 5 ] && [ ${#PYTEST_ARGS[@]} -gt 0 ]; then
+    qt_warn "no test selected in this step"
+    return 0
+  fi
+  return "$status"
+}
+
+step_checks() {
+  local tests_db="DATABASE_URL=sqlite:///$SCRATCH/checks.sqlite3"
+  local example_db="DATABASE_URL=sqlite:///$SCRATCH/example.sqlite3"
+  in_env py312-dj6 DJANGO_SETTINGS_MODULE=tests.settings "$tests_db" -- python manage.py check &&
+    in_env py312-dj6 DJANGO_SETTINGS_MODULE=tests.settings "$tests_db" -- \
+      python manage.py makemigrations --check --dry-run &&
+    in_env py312-dj6 "$example_db" -- python manage.py check &&
+    in_env py312-dj6 "$example_db" -- python manage.py makemigrations --check --dry-run
+}
+
+step_postgres() {
+  local venv=$1 report=$2
+  shift 2
+  pytest_in "$venv" "$report" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_URL_TESTS" "$@" -- python -m pytest
+}
+
+step_sqlite() {
+  pytest_in py312-dj6 c-py312-dj6-sqlite DATABASE_URL="sqlite:///$SCRATCH/db.sqlite3" -- \
+    python -m pytest -m "not postgres and not redis"
+}
+
+main() {
+  rm -rf "$REPORTS"
+  mkdir -p "$REPORTS"
+
+  qt_banner "Services and virtualenvs"
+  qt_ensure_postgres
+  qt_pg_create_db qtasks
+  qt_ensure_redis
+
+  local py312 py311
+  py312=$(qt_find_python312) ||
+    qt_die "Python 3.12 not found (tried python3.12, ~/.pyenv/versions/3.12*, /usr/bin/python3.12);" \
+      "install it or point QTASKS_PYTHON312 at one"
+  qt_ensure_venv py312-dj6 "$py312" -r requirements/test.txt -e . "Django>=6.0,<6.2"
+  if [ "$MATRIX" = full ]; then
+    py311=$(qt_find_python311) ||
+      qt_die "Python 3.11 not found (tried python3, python3.11, ~/.pyenv/versions/3.11*, /usr/bin/python3.11);" \
+        "install it or point QTASKS_PYTHON311 at one"
+    qt_ensure_venv py311-dj52 "$py311" -r requirements/test.txt -c requirements/django52.txt -e .
+  fi
+
+  if [ "$MATRIX" = full ]; then
+    run_step "a. checks: Python 3.12, Django 6 (tests and example_project settings)" step_checks
+  fi
+  run_step "b. tests: Python 3.12, Django 6, PostgreSQL + Redis" step_postgres py312-dj6 b-py312-dj6-postgres
+  if [ "$MATRIX" = full ]; then
+    run_step "c. tests: Python 3.12, Django 6, SQLite (not postgres, not redis)" step_sqlite
+    run_step "d. tests: Python 3.11, Django 5.2, PostgreSQL + Redis notifier" \
+      step_postgres py311-dj52 d-py311-dj52-postgres QTASKS_TEST_NOTIFIER=redis
+  fi
+}
+
+main

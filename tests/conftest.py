@@ -1,0 +1,73 @@
+"""Suite-wide pytest configuration.
+
+* Tests under ``tests/unit/``, ``tests/integration/`` and ``tests/e2e/`` get that tier's
+  marker, so ``-m "not e2e"`` works without marking every test by hand.
+* Tests marked ``redis`` or ``postgres`` need that server. Locally they are skipped when it
+  is missing; when the ``CI`` environment variable is set they fail instead, so a broken
+  CI service can never turn into a quietly green run of skips.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            parts = Path(item.path).resolve().relative_to(TESTS_DIR).parts
+        except ValueError:
+            continue
+        if len(parts) > 1 and parts[0] in TIERS:
+            item.add_marker(parts[0])
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("redis") and (problem := _redis_problem()):
+        _missing_service(problem)
+    if item.get_closest_marker("postgres") and (problem := _postgres_problem()):
+        _missing_service(problem)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def _missing_service(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"{reason} (CI is set: a missing service fails the test)", pytrace=False)
+    pytest.skip(reason)
+
+
+@cache
+def _redis_problem() -> str | None:
+    """Why Redis cannot be used, or None when ``REDIS_URL`` answers a PING."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return "REDIS_URL is not set"
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"Redis at {url} does not answer: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def _postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used, or None when the default database is PostgreSQL."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return f"the database is {connection.vendor}, not PostgreSQL (set DATABASE_URL=postgres://...)"
+    return None
