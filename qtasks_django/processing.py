@@ -53,11 +53,11 @@ async def process(run: TaskRun) -> Outcome:
     except asyncio.CancelledError:
         run.stop("worker shut down")
         raise  # a forced shutdown: the task goes back to the queue, nothing is written
-    except BaseException as exc:  # noqa: BLE001 - a task's SystemExit must not stop the worker
+    except BaseException as exc:
         outcome = _failure(run, executor, exc, timed_out=limit.expired)
     finally:
         current_task_uuid.reset(token)
-    await run.run_sync(record_outcome, run, outcome)
+    await run.run_sync(_retrying_db_errors, record_outcome, run, outcome)
     _log(run, outcome, time.monotonic() - started)
     return outcome
 
@@ -123,6 +123,28 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             outcome.status,
         )
     return written
+
+
+def _retrying_db_errors(func: Any, *args: Any, attempts: int = 8) -> Any:
+    """Call ``func``, retrying through a short database outage (about 30 s in all).
+
+    If the database stays away, the exception propagates and the task stays in
+    ``process`` until its lease expires and it is rescued: at-least-once, never lost.
+    """
+    from django.db import DatabaseError, InterfaceError, connections
+
+    delay = 0.25
+    for attempt in range(attempts):
+        try:
+            return func(*args)
+        except (DatabaseError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            for conn in connections.all(initialized_only=True):
+                conn.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    return None
 
 
 def _log(run: TaskRun, outcome: Outcome, seconds: float) -> None:

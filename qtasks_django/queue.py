@@ -7,6 +7,7 @@ token, so a worker whose lease was taken away writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid as uuid_lib
 from datetime import timedelta
@@ -104,39 +105,67 @@ class DatabaseQueue:
 
     def claim(self, worker_id: str, queues: list[str] | None, limit: int) -> list[TaskRecord]:
         """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them."""
-        from .models import TaskRecord
-
         if limit <= 0:
             return []
         now = timezone.now()
-        token = uuid_lib.uuid4()
+        lease = {
+            "status": TaskStatus.PROCESS,
+            "worker_id": worker_id,
+            "lease_token": uuid_lib.uuid4(),
+            "lease_expires_at": now + timedelta(seconds=settings.LEASE_TIMEOUT),
+            "started_at": now,
+            "updated_at": now,
+        }
+        if connections[self.using].vendor == "postgresql":
+            claimed = self._claim_postgres(queues, limit, now, lease)
+        else:
+            claimed = self._claim_portable(queues, limit, now, lease)
+        claimed.sort(key=lambda r: (r.priority, r.created_at))
+        return claimed
+
+    def _claim_postgres(
+        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
+    ) -> list[TaskRecord]:
+        # One statement, one round trip: the sub-select locks the rows it picks and
+        # skips rows other workers hold; the UPDATE commits with it (autocommit).
+        from .models import TaskRecord
+
+        meta = TaskRecord._meta
+        table = connections[self.using].ops.quote_name(meta.db_table)
+        queue_filter = "AND queue = ANY(%s)" if queues else ""
+        sql = (
+            f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
+            f"started_at = %s, updated_at = %s WHERE uuid IN ("
+            f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
+            f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
+        )
+        params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
+        return list(TaskRecord.objects.using(self.using).raw(sql, params))
+
+    def _claim_portable(
+        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
+    ) -> list[TaskRecord]:
+        from .models import TaskRecord
+
         manager = TaskRecord.objects.using(self.using)
         with transaction.atomic(using=self.using):
-            # Rows another worker is claiming are skipped, not waited for.
             ready = manager.ready(queues, now).select_for_update(skip_locked=True)
             ids = list(ready.values_list("pk", flat=True)[:limit])
             if not ids:
                 return []
             # ``status=new`` again: SQLite has no row locks, so this is what stops
             # two workers from taking the same row there.
-            manager.filter(pk__in=ids, status=TaskStatus.NEW).update(
-                status=TaskStatus.PROCESS,
-                worker_id=worker_id,
-                lease_token=token,
-                lease_expires_at=now + timedelta(seconds=settings.LEASE_TIMEOUT),
-                started_at=now,
-                updated_at=now,
-            )
-            claimed = list(manager.filter(pk__in=ids, lease_token=token))
-        claimed.sort(key=lambda r: (r.priority, r.created_at))
-        return claimed
+            manager.filter(pk__in=ids, status=TaskStatus.NEW).update(**lease)
+            return list(manager.filter(pk__in=ids, lease_token=lease["lease_token"]))
 
     def finish(self, record: TaskRecord, *, logs: list[dict[str, Any]] | None = None, **fields: Any) -> bool:
         """Write the end of a run if this worker still holds the lease; return whether it did."""
         from .models import TaskLog, TaskRecord
 
         now = timezone.now()
-        with transaction.atomic(using=self.using):
+        # A transaction only when there is more than the fenced UPDATE to write;
+        # alone, the UPDATE is atomic and the wake-up may follow it.
+        with transaction.atomic(using=self.using) if logs else contextlib.nullcontext():
             updated = (
                 TaskRecord.objects.using(self.using)
                 .filter(pk=record.pk, status=TaskStatus.PROCESS, lease_token=record.lease_token)

@@ -151,7 +151,13 @@ class QueueTasks(TaskRegistry):
         self, task_name: str, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
     ) -> Task | None:
         """Async twin of :meth:`add_task`."""
-        return await sync_to_async(self.add_task)(task_name, *args, priority=priority, timeout=timeout, **kwargs)
+        task = await sync_to_async(self.add_task)(task_name, *args, priority=priority, timeout=None, **kwargs)
+        if timeout is None or task is None:
+            return task
+        from .results import TaskResult
+
+        # Wait off the thread-sensitive executor, which the rest of the process shares.
+        return await TaskResult(task.uuid, app=self).aget(timeout)
 
     def get(self, uuid: Any) -> Task | None:
         """Return the task with ``uuid`` (a snapshot), or ``None``."""

@@ -22,7 +22,7 @@ from django.db import DatabaseError, InterfaceError, close_old_connections, conn
 
 from . import notifiers
 from .conf import settings
-from .processing import process, record_outcome, Outcome
+from .processing import Outcome, process, record_outcome
 from .registration import persist_registered_tasks
 from .runs import TaskRun
 from .status import TaskStatus
@@ -65,10 +65,17 @@ class Worker:
         self.wakeup = threading.Event()
         self.processed = 0
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(concurrency + 1, thread_name_prefix="qtasks-slot")
+        # Spare threads: a sync task past its max_time keeps its thread until it
+        # returns, and must not starve the tasks that take its slot.
+        self._pool = ThreadPoolExecutor(2 * concurrency + 4, thread_name_prefix="qtasks-slot")
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="qtasks-loop", daemon=True)
         self._due: dict[str, float] = {}
+
+    @property
+    def tasks(self) -> Any:
+        """Name → ``TaskExecSchema`` of every task this worker can run."""
+        return self.app.tasks
 
     # -- lifecycle --------------------------------------------------------------
 
