@@ -7,7 +7,8 @@ no Redis). Set, in the environment or in a ``.env`` file next to ``manage.py``:
 * ``DATABASE_URL``: e.g. ``postgres://user:pass@localhost:5432/qtasks``;
 * ``REDIS_URL``: e.g. ``redis://localhost:6379/0``, to wake workers and waiters
   through Redis (optional; PostgreSQL stays the record);
-* ``DEBUG``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` (comma separated).
+* ``DEBUG``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` (comma separated; required when
+  ``DEBUG`` is off).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
     DEBUG=(bool, True),
-    ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]"]),
+    # Empty: with DEBUG, Django accepts localhost, 127.0.0.1 and [::1] (and the test client).
+    ALLOWED_HOSTS=(list, []),
 )
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
