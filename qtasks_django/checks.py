@@ -37,14 +37,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _statuses(raw)
     errors += _imports(raw)
     errors += _notifier(raw)
-    if raw.get("HEARTBEAT_INTERVAL", settings.HEARTBEAT_INTERVAL) >= raw.get("LEASE_TIMEOUT", settings.LEASE_TIMEOUT):
+    heartbeat = raw.get("HEARTBEAT_INTERVAL", settings.HEARTBEAT_INTERVAL)
+    lease = raw.get("LEASE_TIMEOUT", settings.LEASE_TIMEOUT)
+    if _is_number(heartbeat) and _is_number(lease) and heartbeat >= lease:
         errors.append(Error("QTASKS['HEARTBEAT_INTERVAL'] must be shorter than LEASE_TIMEOUT, or leases expire under running tasks", id="qtasks_django.E003"))
     return errors
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _number(key: str, raw: dict[str, Any], *, strict: bool) -> list[CheckMessage]:
     value = raw.get(key, getattr(settings, key))
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if strict else value >= 0)
+    ok = _is_number(value) and (value > 0 if strict else value >= 0)
     if ok:
         return []
     return [Error(f"QTASKS[{key!r}] must be a number {'> 0' if strict else '>= 0'}, got {value!r}", id="qtasks_django.E002")]
@@ -64,13 +70,17 @@ def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
 
     wanted = [("APP", raw.get("APP", settings.APP), QueueTasks, True)]
     wanted.append(("DEFAULT_EXECUTOR", raw.get("DEFAULT_EXECUTOR", settings.DEFAULT_EXECUTOR), BaseTaskExecutor, False))
+    errors: list[CheckMessage] = []
     for key in ("MIDDLEWARES_BEFORE", "MIDDLEWARES_AFTER"):
         paths = raw.get(key, ())
-        if not isinstance(paths, list | tuple):
-            return [Error(f"QTASKS[{key!r}] must be a list of dotted paths", id="qtasks_django.E005")]
-        wanted += [(key, path, TaskMiddleware, False) for path in paths]
-    errors: list[CheckMessage] = []
+        if isinstance(paths, list | tuple):
+            wanted += [(key, path, TaskMiddleware, False) for path in paths]
+        else:
+            errors.append(Error(f"QTASKS[{key!r}] must be a list of dotted paths", id="qtasks_django.E005"))
     for key, path, base, instance in wanted:
+        if not isinstance(path, str):
+            errors.append(Error(f"QTASKS[{key!r}]: {path!r} is not a dotted path string", id="qtasks_django.E005"))
+            continue
         try:
             obj = import_string(path)
         except ImportError as exc:
@@ -93,7 +103,7 @@ def _notifier(raw: dict[str, Any]) -> list[CheckMessage]:
 
     try:
         notifier = get_notifier()
-    except (ImportError, TypeError) as exc:
+    except (ImportError, TypeError, ValueError) as exc:
         return [Error(f"QTASKS['NOTIFIER']: cannot build {value['BACKEND']!r}: {exc}", id="qtasks_django.E007")]
     if not isinstance(notifier, BaseNotifier):
         return [Error(f"QTASKS['NOTIFIER']: {value['BACKEND']!r} is not a BaseNotifier", id="qtasks_django.E007")]

@@ -48,9 +48,20 @@ class DatabaseQueue:
     # -- enqueue and read -------------------------------------------------
 
     def enqueue(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, priority: int | None, timeout: float | None
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        priority: int | None,
+        timeout: float | None,
+        wait: bool = True,
     ) -> Task | None:
-        """Validate, write the row in the caller's transaction, wake workers after commit."""
+        """Validate, write the row in the caller's transaction, wake workers after commit.
+
+        With ``timeout`` (and ``wait``), block until the task ends; ``wait=False``
+        only validates the timeout and leaves the waiting to the (async) caller.
+        """
         from .models import TaskRecord
 
         schema = resolve_schema(self.app.tasks, name)
@@ -73,7 +84,7 @@ class DatabaseQueue:
             eta=now,
         )
         self.notifier.send_on_commit(notifiers.ENQUEUED, record.queue)
-        if timeout is None:
+        if timeout is None or not wait:
             return Task.from_record(record)
         from .results import TaskResult
 

@@ -6,6 +6,7 @@ Registries hold name → ``TaskExecSchema`` and do no I/O at declaration time.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
@@ -88,7 +89,7 @@ class SharedRegistry(TaskRegistry):
         return get_app()
 
     def _names_taken(self) -> Mapping[str, TaskExecSchema]:
-        return ChainMap(self._tasks, default_app._tasks)
+        return ChainMap(self._tasks, *(app._tasks for app in _live_apps))
 
 
 class QueueTasks(TaskRegistry):
@@ -102,6 +103,7 @@ class QueueTasks(TaskRegistry):
         self.name = name
         self.routers: list[BaseRouter] = []
         self._plugin_error_handlers: list[Callable[..., Any]] = []
+        _live_apps.add(self)
 
     def __repr__(self) -> str:
         return f"<QueueTasks {self.name!r}: {len(self.tasks)} tasks>"
@@ -151,7 +153,8 @@ class QueueTasks(TaskRegistry):
         self, task_name: str, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
     ) -> Task | None:
         """Async twin of :meth:`add_task`."""
-        task = await sync_to_async(self.add_task)(task_name, *args, priority=priority, timeout=None, **kwargs)
+        enqueue = sync_to_async(self.queue.enqueue)
+        task = await enqueue(task_name, args, kwargs, priority=priority, timeout=timeout, wait=False)
         if timeout is None or task is None:
             return task
         from .results import TaskResult
@@ -196,6 +199,8 @@ def get_app() -> QueueTasks:
     return app
 
 
+#: Every QueueTasks alive, so that a shared task cannot take a name one of them uses.
+_live_apps: weakref.WeakSet[QueueTasks] = weakref.WeakSet()
 shared_registry = SharedRegistry()
 default_app = QueueTasks("default")
 

@@ -32,5 +32,7 @@ def backend_path(alias: str = "default") -> str:
 
 def get_notifier(alias: str = "default") -> BaseNotifier:
     """Build the configured notifier (cheap: connections are opened on use)."""
-    options = (settings.NOTIFIER or {}).get("OPTIONS", {})
+    options = (settings.NOTIFIER or {}).get("OPTIONS") or {}
+    if not isinstance(options, dict):
+        raise TypeError(f"QTASKS['NOTIFIER']['OPTIONS'] must be a dict, got {options!r}")
     return import_string(backend_path(alias))(options=options, using=alias)
