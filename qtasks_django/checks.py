@@ -34,6 +34,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         value = raw.get(key, getattr(settings, key))
         if isinstance(value, bool) or not isinstance(value, int) or (key in _POSITIVE_INTS and value <= 0):
             errors.append(Error(f"QTASKS[{key!r}] must be an integer{' > 0' if key in _POSITIVE_INTS else ''}, got {value!r}", id="qtasks_django.E002"))
+    errors += _plain_types(raw)
     errors += _statuses(raw)
     errors += _imports(raw)
     errors += _notifier(raw)
@@ -54,6 +55,19 @@ def _number(key: str, raw: dict[str, Any], *, strict: bool) -> list[CheckMessage
     if ok:
         return []
     return [Error(f"QTASKS[{key!r}] must be a number {'> 0' if strict else '>= 0'}, got {value!r}", id="qtasks_django.E002")]
+
+
+def _plain_types(raw: dict[str, Any]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if not isinstance(raw.get("RETRY_JITTER", True), bool):
+        errors.append(Error("QTASKS['RETRY_JITTER'] must be True or False", id="qtasks_django.E002"))
+    queue = raw.get("DEFAULT_QUEUE", "default")
+    if not isinstance(queue, str) or not queue:
+        errors.append(Error("QTASKS['DEFAULT_QUEUE'] must be a non-empty string", id="qtasks_django.E002"))
+    rescues = raw.get("MAX_RESCUES", 0)
+    if isinstance(rescues, int) and not isinstance(rescues, bool) and rescues < 0:
+        errors.append(Error("QTASKS['MAX_RESCUES'] must be >= 0", id="qtasks_django.E002"))
+    return errors
 
 
 def _statuses(raw: dict[str, Any]) -> list[CheckMessage]:

@@ -61,7 +61,7 @@ def build_schema(
         name=label,
         priority=priority,
         func=func,
-        awaiting=bool(awaiting) if awaiting is not None else inspect.iscoroutinefunction(func),
+        awaiting=bool(awaiting) if awaiting is not None else _is_async(func),
         generating=generating_kind(func),
         echo=echo,
         max_time=float(max_time) if max_time is not None else None,
@@ -76,6 +76,10 @@ def build_schema(
         middlewares_after=list(middlewares_after or []),
         extra=extra,
     )
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
 def dotted_path(obj: Any) -> str:

@@ -41,11 +41,9 @@ async def process(run: TaskRun) -> Outcome:
     started = time.monotonic()
     executor_cls = run.schema.executor or import_string(settings.DEFAULT_EXECUTOR)
     executor: BaseTaskExecutor = executor_cls(task_func=run.schema, run=run)
-    if run.record.rescues:
-        await run.run_sync(run.queue.reset_progress, run.record)
     token = current_task_uuid.set(run.uuid)
     try:
-        async with _time_limit(run.schema.max_time, run) as limit:
+        async with _time_limit(run.schema.max_time, run):
             returning = await executor.execute()
         outcome = Outcome(status=TaskStatus.SUCCESS, returning=returning)
     except TaskCancelError as exc:
@@ -54,7 +52,7 @@ async def process(run: TaskRun) -> Outcome:
         run.stop("worker shut down")
         raise  # a forced shutdown: the task goes back to the queue, nothing is written
     except BaseException as exc:
-        outcome = _failure(run, executor, exc, timed_out=limit.expired)
+        outcome = _failure(run, executor, exc)
     finally:
         current_task_uuid.reset(token)
     await run.run_sync(_retrying_db_errors, record_outcome, run, outcome)
@@ -62,31 +60,23 @@ async def process(run: TaskRun) -> Outcome:
     return outcome
 
 
-class _Limit:
-    expired = False
-
-
 @contextlib.asynccontextmanager
-async def _time_limit(max_time: float | None, run: TaskRun) -> AsyncIterator[_Limit]:
+async def _time_limit(max_time: float | None, run: TaskRun) -> AsyncIterator[None]:
     """Cancel the run at ``max_time``; a sync function's thread is told to stop and its result discarded."""
-    limit = _Limit()
     if max_time is None:
-        yield limit
+        yield
         return
     try:
         async with asyncio.timeout(max_time) as scope:
-            yield limit
+            yield
     except TimeoutError:
-        if scope.expired():
-            limit.expired = True
-            run.stop(f"max_time of {max_time}s exceeded")
-            raise TaskTimeoutError(
-                f"Time limit exceeded for task {run.schema.name}: {max_time} seconds"
-            ) from None
-        raise
+        if not scope.expired():
+            raise  # the task's own TimeoutError
+        run.stop(f"max_time of {max_time}s exceeded")
+        raise TaskTimeoutError(f"Time limit exceeded for task {run.schema.name}: {max_time} seconds") from None
 
 
-def _failure(run: TaskRun, executor: BaseTaskExecutor, exc: BaseException, *, timed_out: bool) -> Outcome:
+def _failure(run: TaskRun, executor: BaseTaskExecutor, exc: BaseException) -> Outcome:
     text = "".join(traceback_lib.format_exception(exc))
     decision = executor.retry_decision(exc, attempts_left=run.record.retry, attempt=run.record.attempt)
     if decision is not None:

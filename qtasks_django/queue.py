@@ -225,11 +225,12 @@ class DatabaseQueue:
 
         TaskProgress.objects.using(self.using).create(task_id=record.pk, seq=seq, value=value)
 
-    def reset_progress(self, record: TaskRecord) -> None:
-        """Drop progress of an earlier, interrupted run of the same record."""
+    def _forget_progress(self, uuids: list[Any]) -> None:
+        # A task going back to the queue starts over: its next run numbers its
+        # progress items from 1 again.
         from .models import TaskProgress
 
-        TaskProgress.objects.using(self.using).filter(task_id=record.pk).delete()
+        TaskProgress.objects.using(self.using).filter(task_id__in=uuids).delete()
 
     def renew_leases(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> None:
         """Extend the leases of the tasks this worker is still running."""
@@ -252,6 +253,7 @@ class DatabaseQueue:
                 .filter(pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id)
                 .update(**_back_to_queue())
             )
+            self._forget_progress(uuids)
             if count:
                 self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
         return count
@@ -284,6 +286,7 @@ class DatabaseQueue:
                     self.notifier.send_on_commit(notifiers.FINISHED, str(pk))
             if again:
                 manager.filter(pk__in=again).update(rescues=F("rescues") + 1, **_back_to_queue())
+                self._forget_progress(again)
                 self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
         return len(again), len(poison)
 

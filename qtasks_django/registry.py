@@ -89,7 +89,7 @@ class SharedRegistry(TaskRegistry):
         return get_app()
 
     def _names_taken(self) -> Mapping[str, TaskExecSchema]:
-        return ChainMap(self._tasks, *(app._tasks for app in _live_apps))
+        return ChainMap(self._tasks, *(app.tasks for app in _live_apps))
 
 
 class QueueTasks(TaskRegistry):
@@ -110,7 +110,9 @@ class QueueTasks(TaskRegistry):
 
     @property
     def tasks(self) -> Mapping[str, TaskExecSchema]:
-        return ChainMap(self._tasks, shared_registry._tasks)
+        # A view, not a copy: tasks declared later on a shared registry or an
+        # included router are known at once.
+        return ChainMap(self._tasks, *(r._tasks for r in self.routers), shared_registry._tasks)
 
     def _names_taken(self) -> Mapping[str, TaskExecSchema]:
         return self.tasks
@@ -130,13 +132,20 @@ class QueueTasks(TaskRegistry):
         return DatabaseQueue(self)
 
     def include_router(self, router: BaseRouter) -> None:
-        """Attach a router's tasks to this app; a clashing name is an error."""
-        for schema in router.tasks.values():
-            if self.tasks.get(schema.name) is not schema:
-                self.register(schema)
+        """Attach a router's tasks to this app, also those declared later; a clashing name is an error."""
+        if router in self.routers:
+            return
+        if router.app is not None:
+            raise QTasksError(f"This router is already included in {router.app!r}")
+        for name, schema in router.tasks.items():
+            existing = self.tasks.get(name)
+            if existing is not None:
+                raise DuplicateTaskName(
+                    f"Task with name {name!r} from the router is already registered "
+                    f"({existing.func.__module__}.{existing.func.__qualname__})"
+                )
         router.app = self
-        if router not in self.routers:
-            self.routers.append(router)
+        self.routers.append(router)
 
     def on_plugin_error(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         """Register ``handler(task_name, exc)``; a dict with ``"result"`` turns the error into success."""
@@ -181,6 +190,9 @@ class BaseRouter(TaskRegistry):
         if self.app is None:
             raise QTasksError("This router is not included in an app: call app.include_router(router)")
         return self.app
+
+    def _names_taken(self) -> Mapping[str, TaskExecSchema]:
+        return self.app.tasks if self.app is not None else self._tasks
 
 
 class SyncRouter(BaseRouter):

@@ -157,6 +157,7 @@ class Worker:
     async def _process(self, run: TaskRun) -> None:
         try:
             await process(run)
+            self.processed += 1
         except asyncio.CancelledError:
             raise
         except BaseException:  # an executor or storage failure: record it, keep the worker
@@ -167,7 +168,6 @@ class Worker:
     def _done(self, key: uuid_lib.UUID) -> None:
         with self._lock:
             self.running.pop(key, None)
-            self.processed += 1
         self.wakeup.set()
 
     def _fail_unknown(self, record: TaskRecord) -> None:

@@ -224,7 +224,7 @@ async def _async_gen():
         (_sync_func, False, False),
         (_async_func, True, False),
         (_sync_gen, False, "sync"),
-        (_async_gen, False, "async"),
+        (_async_gen, True, "async"),  # an async def gives an AsyncTask (upstream gave SyncTask)
     ],
     ids=["def", "async-def", "generator", "async-generator"],
 )
@@ -475,3 +475,29 @@ def test_shared_task_validates_like_the_others(shared) -> None:
         @shared(max_time=0)
         def unit_shared_invalid():
             return None
+
+
+def test_router_task_declared_after_include_is_known_to_the_app(fresh_app: QueueTasks) -> None:
+    router = SyncRouter()
+    fresh_app.include_router(router)
+
+    @router.task
+    def unit_late_routed():
+        return 1
+
+    assert fresh_app.tasks["unit_late_routed"] is unit_late_routed.schema
+    assert unit_late_routed.app is fresh_app
+
+
+def test_router_task_clashing_with_the_app_after_include_is_a_duplicate(fresh_app: QueueTasks) -> None:
+    @fresh_app.task(name="unit_clash_late")
+    def owned():
+        return 1
+
+    router = AsyncRouter()
+    fresh_app.include_router(router)
+    with pytest.raises(DuplicateTaskName):
+
+        @router.task(name="unit_clash_late")
+        def routed():
+            return 2

@@ -36,6 +36,13 @@ def non_negative_float(value: str) -> float:
     return number
 
 
+def positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return number
+
+
 def queue_list(value: str) -> list[str]:
     queues = [q.strip() for q in value.split(",") if q.strip()]
     if not queues:
@@ -50,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", "-c", type=positive_int, default=None, help="Tasks run at once (QTASKS['WORKER_CONCURRENCY']).")
         parser.add_argument("--queues", "-Q", type=queue_list, default=None, help="Comma-separated queues to serve (default: all).")
         parser.add_argument("--shutdown-timeout", type=non_negative_float, default=None, help="Seconds running tasks get to finish on SIGTERM/SIGINT.")
-        parser.add_argument("--poll-interval", type=non_negative_float, default=None, help="Seconds between polls when no notification arrives.")
+        parser.add_argument("--poll-interval", type=positive_float, default=None, help="Seconds between polls when no notification arrives.")
         parser.add_argument("--burst", action="store_true", help="Exit once no task is ready or running.")
         parser.add_argument("--worker-id", default=None, help="Worker id shown in the admin (default: host-pid-random).")
         parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="Level of the qtasks_django loggers (default from --verbosity).")
