@@ -249,3 +249,5 @@ async def arouted(x):
 
 app.include_router(router)
 app.include_router(arouter)
+from .tasks_e2e import *  # noqa: E402,F403
+from .tasks_integration import *  # noqa: E402,F403

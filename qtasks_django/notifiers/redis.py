@@ -66,7 +66,7 @@ class RedisNotifier(BaseNotifier):
         return RedisListener(channels, notifier=self)
 
     def describe(self) -> str:
-        return f"RedisNotifier({self.options.get('url')})"
+        return f"RedisNotifier({_without_password(self.options.get('url', ''))})"
 
 
 class RedisListener(BaseListener):
@@ -126,6 +126,19 @@ class RedisListener(BaseListener):
     def close(self) -> None:
         super().close()
         self._drop()
+
+
+def _without_password(url: str) -> str:
+    """Return ``url`` with any password masked, fit for banners and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _text(value: Any) -> str:
