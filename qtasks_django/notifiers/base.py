@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.checks import CheckMessage
+
+logger = logging.getLogger(__name__)
 
 
 class BaseListener:
@@ -33,6 +37,73 @@ class BaseListener:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ReconnectingListener(BaseListener):
+    """A listener over a connection that may drop: it reconnects on the next wait.
+
+    Subclasses implement ``_connect`` (open and subscribe), ``_receive`` and ``_drop``.
+    """
+
+    service = "the notifier"
+
+    def __init__(self, channels: Iterable[str]) -> None:
+        super().__init__(channels)
+        self._connected = False
+        self._failures = 0
+        # Subscribe now: a waiter checks the database after this, so nothing
+        # sent in between is missed.
+        try:
+            self._open()
+        except Exception as exc:
+            self._lost(exc)
+
+    def _connect(self) -> None:
+        raise NotImplementedError
+
+    def _receive(self, timeout: float) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def _drop(self) -> None:
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        self._connect()
+        self._connected = True
+        self._failures = 0
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        if self._closed.is_set():
+            return []
+        deadline = time.monotonic() + timeout
+        try:
+            if not self._connected:
+                self._open()
+            return self._receive(timeout)
+        except Exception as exc:  # a dropped connection must not kill the worker
+            if self._closed.is_set():  # closed under our feet during shutdown
+                return []
+            self._lost(exc)
+            self._closed.wait(max(0.0, deadline - time.monotonic()))
+            return []
+
+    def _lost(self, exc: Exception) -> None:
+        self._failures += 1
+        if self._failures in (1, 10) or self._failures % 100 == 0:
+            logger.warning("qtasks lost %s (%s); polling the database until it is back", self.service, exc)
+        self._connected = False
+        try:
+            self._drop()
+        except Exception:  # already broken
+            logger.debug("closing a broken %s connection failed", self.service, exc_info=True)
+
+    def close(self) -> None:
+        super().close()
+        self._connected = False
+        try:
+            self._drop()
+        except Exception:
+            logger.debug("closing %s failed", self.service, exc_info=True)
 
 
 class BaseNotifier:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import BaseListener, BaseNotifier
+from .base import BaseNotifier, ReconnectingListener
 
 logger = logging.getLogger(__name__)
 
@@ -69,63 +68,35 @@ class RedisNotifier(BaseNotifier):
         return f"RedisNotifier({_without_password(self.options.get('url', ''))})"
 
 
-class RedisListener(BaseListener):
+class RedisListener(ReconnectingListener):
+    service = "Redis"
+
     def __init__(self, channels: Iterable[str], *, notifier: RedisNotifier) -> None:
-        super().__init__(channels)
         self._notifier = notifier
         self._client: Any = None
         self._pubsub: Any = None
-        self._failures = 0
-        try:  # subscribe before the caller's first database check
-            self._connect()
-        except Exception as exc:
-            logger.warning("qtasks could not subscribe to Redis (%s); polling until it can", exc)
-            self._drop()
+        super().__init__(channels)
 
     def _connect(self) -> None:
         self._client = self._notifier._client()
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(*[self._notifier.prefix + c for c in self.channels])
 
-    def wait(self, timeout: float) -> list[tuple[str, str]]:
-        if self._closed.is_set():
-            return []
-        deadline = time.monotonic() + timeout
-        try:
-            if self._pubsub is None:
-                self._connect()
-                self._failures = 0
-            received = []
-            message = self._pubsub.get_message(timeout=timeout)
-            while message is not None:
-                received.append((self._strip(message["channel"]), _text(message["data"])))
-                message = self._pubsub.get_message(timeout=0)
-            return received
-        except Exception as exc:
-            if self._closed.is_set():  # closed under our feet during shutdown
-                return []  # Redis going away must not kill the worker
-            self._failures += 1
-            if self._failures in (1, 10) or self._failures % 100 == 0:
-                logger.warning("qtasks lost Redis (%s); polling the database until it is back", exc)
-            self._drop()
-            self._closed.wait(max(0.0, deadline - time.monotonic()))
-            return []
-
-    def _strip(self, channel: Any) -> str:
-        return _text(channel).removeprefix(self._notifier.prefix)
+    def _receive(self, timeout: float) -> list[tuple[str, str]]:
+        received = []
+        message = self._pubsub.get_message(timeout=timeout)
+        while message is not None:
+            channel = _text(message["channel"]).removeprefix(self._notifier.prefix)
+            received.append((channel, _text(message["data"])))
+            message = self._pubsub.get_message(timeout=0)
+        return received
 
     def _drop(self) -> None:
-        for resource in (self._pubsub, self._client):
-            try:
-                if resource is not None:
-                    resource.close()
-            except Exception:
-                logger.debug("closing a broken Redis connection failed", exc_info=True)
+        pubsub, client = self._pubsub, self._client
         self._pubsub = self._client = None
-
-    def close(self) -> None:
-        super().close()
-        self._drop()
+        for resource in (pubsub, client):
+            if resource is not None:
+                resource.close()
 
 
 def _without_password(url: str) -> str:
