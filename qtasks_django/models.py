@@ -71,10 +71,10 @@ class TaskRecord(models.Model):
         verbose_name = "task"
         ordering = ["-created_at"]
         indexes = [
-            # The claim query: only ready rows, in run order. Kept small because
-            # finished rows leave it at once.
+            # The claim query: only ready rows, in run order (a queue filter is
+            # applied while walking it). Small, because finished rows leave it at once.
             models.Index(
-                fields=["queue", "priority", "created_at"],
+                fields=["priority", "created_at"],
                 condition=Q(status="new"),
                 name="qtasks_task_ready_idx",
             ),
