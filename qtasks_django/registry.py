@@ -137,7 +137,7 @@ class QueueTasks(TaskRegistry):
             return
         if router.app is not None:
             raise QTasksError(f"This router is already included in {router.app!r}")
-        for name, schema in router.tasks.items():
+        for name in router.tasks:
             existing = self.tasks.get(name)
             if existing is not None:
                 raise DuplicateTaskName(

@@ -59,7 +59,7 @@ class TaskResult:
                 if remaining <= 0:
                     logger.warning("Task %s timed out after %s seconds!", self.uuid, timeout)
                     return None
-                if queue.notifier.supports_listen:
+                if listener.healthy:
                     listener.wait(min(remaining, 5.0))  # re-check at least every 5 s in case one was lost
                 else:
                     listener.wait(min(remaining, poll))

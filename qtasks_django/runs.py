@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections
-
 from .context import TaskContext
+from .exceptions import QTasksError
 
 if TYPE_CHECKING:
     from .models import TaskRecord
     from .queue import DatabaseQueue
     from .schemas import TaskExecSchema
+    from .slots import SlotThreads
     from .task import BaseTask
+
+
+class MalformedTaskRow(QTasksError):
+    """A task row the worker cannot run as stored (written around the queue, say)."""
 
 
 class TaskRun:
@@ -30,13 +30,18 @@ class TaskRun:
         schema: TaskExecSchema,
         task: BaseTask,
         queue: DatabaseQueue,
-        thread_pool: Executor,
+        slots: SlotThreads,
         components: dict[str, Any],
     ) -> None:
         self.record = record
         self.schema = schema
         self.queue = queue
-        self.thread_pool = thread_pool
+        self.slots = slots
+        if not isinstance(record.args, list) or not isinstance(record.kwargs, dict):
+            raise MalformedTaskRow(
+                f"args must be a JSON list and kwargs a JSON object, got {type(record.args).__name__} "
+                f"and {type(record.kwargs).__name__}"
+            )
         self.args = list(record.args)
         self.kwargs = dict(record.kwargs)
         self.ctx = TaskContext(
@@ -55,9 +60,7 @@ class TaskRun:
 
     async def run_sync(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``func`` in a slot thread, keeping context variables (the current task)."""
-        context = contextvars.copy_context()
-        call = functools.partial(context.run, _in_thread, func, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self.thread_pool, call)
+        return await self.slots.run(func, *args, **kwargs)
 
     async def save_progress(self, value: Any) -> None:
         self._progress_seq += 1
@@ -74,15 +77,3 @@ def _is_async_function(schema: TaskExecSchema) -> bool:
 
     return inspect.iscoroutinefunction(schema.func) or schema.generating == "async"
 
-
-def _in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func(*args, **kwargs)
-    finally:
-        # Slot threads keep their connection between tasks (a worker is long-lived);
-        # only a connection broken by this call is dropped, so the next one reconnects.
-        for conn in connections.all(initialized_only=True):
-            if conn.errors_occurred and conn.connection is not None and not conn.in_atomic_block:
-                if not conn.is_usable():
-                    conn.close()
-                conn.errors_occurred = False

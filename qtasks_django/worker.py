@@ -15,7 +15,7 @@ import time
 import traceback as traceback_lib
 import uuid as uuid_lib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, InterfaceError, close_old_connections, connections
@@ -25,6 +25,7 @@ from .conf import settings
 from .processing import Outcome, process, record_outcome
 from .registration import persist_registered_tasks
 from .runs import TaskRun
+from .slots import SlotThreads
 from .status import TaskStatus
 from .task import SyncTask
 
@@ -67,7 +68,7 @@ class Worker:
         self._lock = threading.Lock()
         # Spare threads: a sync task past its max_time keeps its thread until it
         # returns, and must not starve the tasks that take its slot.
-        self._pool = ThreadPoolExecutor(2 * concurrency + 4, thread_name_prefix="qtasks-slot")
+        self._slots = SlotThreads(2 * concurrency + 4)
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="qtasks-loop", daemon=True)
         self._due: dict[str, float] = {}
@@ -95,7 +96,9 @@ class Worker:
                     self.wakeup.wait(self.poll_interval)
                     self.wakeup.clear()
         finally:
+            self.stopping.set()  # also ends the listener thread after a burst run
             listener.close()
+            wake_thread.join(timeout=5)
             self._shutdown()
 
     def stop(self) -> None:
@@ -141,14 +144,18 @@ class Worker:
         if schema is None:
             self._fail_unknown(record)
             return
-        run = TaskRun(
-            record=record,
-            schema=schema,
-            task=SyncTask(schema, owner=self.app),
-            queue=self.queue,
-            thread_pool=self._pool,
-            components=self._components(),
-        )
+        try:
+            run = TaskRun(
+                record=record,
+                schema=schema,
+                task=SyncTask(schema, owner=self.app),
+                queue=self.queue,
+                slots=self._slots,
+                components=self._components(),
+            )
+        except Exception as exc:  # a malformed row ends in error; the worker goes on
+            self._fail_row(record, f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
+            return
         future = asyncio.run_coroutine_threadsafe(self._process(run), self._loop)
         with self._lock:
             self.running[record.uuid] = (run, future)
@@ -163,7 +170,7 @@ class Worker:
         except BaseException:  # an executor or storage failure: record it, keep the worker
             logger.exception("task=%s uuid=%s could not be processed", run.schema.name, run.uuid)
             failure = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
-            await asyncio.wrap_future(self._pool.submit(_quietly, record_outcome, run, failure))
+            await asyncio.wrap_future(self._slots.submit(_quietly, record_outcome, run, failure))
 
     def _done(self, key: uuid_lib.UUID) -> None:
         with self._lock:
@@ -172,9 +179,15 @@ class Worker:
 
     def _fail_unknown(self, record: TaskRecord) -> None:
         known = ", ".join(sorted(self.app.tasks)) or "none"
-        message = f"qtasks_django.exceptions.TaskNotRegistered: no task named {record.task_name!r} in this worker (known: {known})"
+        self._fail_row(
+            record,
+            f"qtasks_django.exceptions.TaskNotRegistered: no task named {record.task_name!r} "
+            f"in this worker (known: {known})",
+        )
+
+    def _fail_row(self, record: TaskRecord, message: str) -> None:
         self.queue.finish(record, status=TaskStatus.ERROR, traceback=message)
-        logger.warning("task=%s uuid=%s status=error error=not registered", record.task_name, record.uuid)
+        logger.warning("task=%s uuid=%s status=error error=%s", record.task_name, record.uuid, message)
 
     def _components(self) -> dict[str, Any]:
         return {"broker": self.queue, "storage": self.queue, "worker": self, "notifier": self.notifier}
@@ -237,7 +250,9 @@ class Worker:
         self._mark_stopped()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if not self._loop.is_running():
+            self._loop.close()
+        self._slots.close()
 
     def _release_leftovers(self) -> None:
         with self._lock:
@@ -260,7 +275,7 @@ class Worker:
     @property
     def has_stuck_threads(self) -> bool:
         """Whether slot threads still run abandoned sync code (the process should then exit hard)."""
-        return any(t.name.startswith("qtasks-slot") and t.is_alive() for t in threading.enumerate())
+        return self._slots.busy
 
 
 def _quietly(func: Callable[..., Any], *args: Any) -> None:

@@ -29,6 +29,11 @@ class BaseListener:
         self._closed.wait(timeout)
         return []
 
+    @property
+    def healthy(self) -> bool:
+        """Whether notifications can arrive now (else callers should poll)."""
+        return False
+
     def close(self) -> None:
         self._closed.set()
 
@@ -57,6 +62,10 @@ class ReconnectingListener(BaseListener):
             self._open()
         except Exception as exc:
             self._lost(exc)
+
+    @property
+    def healthy(self) -> bool:
+        return self._connected and not self._closed.is_set()
 
     def _connect(self) -> None:
         raise NotImplementedError

@@ -1,0 +1,220 @@
+"""Leases: fenced finishes, renewal, release and rescue of lost workers (guarantees 2-4)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from qtasks_django import SyncResult, app
+from qtasks_django.models import TaskLog, TaskRecord
+from tests.factories import TaskRecordFactory
+from tests.integration.helpers import qtasks_settings
+
+LEASE_TIMEOUT = 5  # tests/settings.py
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queue():
+    return app.queue
+
+
+def expire(record: TaskRecord) -> None:
+    """Make the record's lease run out, as if its worker had stopped heartbeating."""
+    TaskRecord.objects.filter(pk=record.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_finish_with_the_current_lease_writes_the_outcome(queue) -> None:
+    TaskRecordFactory()
+    record = queue.claim("w1", None, 1)[0]
+    log = {"created_at": timezone.now(), "level": "INFO", "logger": "x", "message": "hello"}
+
+    assert queue.finish(record, logs=[log], status="success", returning=3) is True
+
+    stored = TaskRecord.objects.get(pk=record.pk)
+    assert (stored.status, stored.returning) == ("success", 3)
+    assert stored.lease_token is None and stored.lease_expires_at is None
+    assert stored.finished_at is not None and stored.finished_at >= stored.started_at
+    assert list(TaskLog.objects.filter(task=stored).values_list("message", flat=True)) == ["hello"]
+
+
+def test_finish_twice_writes_once(queue) -> None:
+    TaskRecordFactory()
+    record = queue.claim("w1", None, 1)[0]
+
+    assert queue.finish(record, status="success", returning=1) is True
+    assert queue.finish(record, status="error", traceback="late") is False
+
+    stored = TaskRecord.objects.get(pk=record.pk)
+    assert (stored.status, stored.returning, stored.traceback) == ("success", 1, "")
+
+
+def test_finish_after_release_writes_nothing(queue) -> None:
+    TaskRecordFactory()
+    record = queue.claim("w1", None, 1)[0]
+    assert queue.release("w1", [record.pk]) == 1
+
+    log = {"created_at": timezone.now(), "level": "INFO", "logger": "x", "message": "late"}
+    assert queue.finish(record, logs=[log], status="success", returning=3) is False
+
+    stored = TaskRecord.objects.get(pk=record.pk)
+    assert (stored.status, stored.returning, stored.finished_at) == ("new", None, None)
+    assert not TaskLog.objects.exists()
+
+
+def test_finish_after_rescue_writes_nothing_even_once_the_row_is_claimed_again(queue) -> None:
+    TaskRecordFactory()
+    stale = queue.claim("w1", None, 1)[0]
+    expire(stale)
+    assert queue.rescue() == (1, 0)
+
+    assert queue.finish(stale, status="success", returning="stale") is False
+
+    fresh = queue.claim("w2", None, 1)[0]
+    assert fresh.pk == stale.pk and fresh.lease_token != stale.lease_token
+    assert queue.finish(stale, status="success", returning="stale") is False
+    assert TaskRecord.objects.get(pk=fresh.pk).status == "process"
+    assert queue.finish(fresh, status="success", returning="fresh") is True
+    assert TaskRecord.objects.get(pk=fresh.pk).returning == "fresh"
+
+
+def test_retry_with_a_stale_lease_writes_no_successor(queue) -> None:
+    TaskRecordFactory(retry=2)
+    stale = queue.claim("w1", None, 1)[0]
+    queue.release("w1", [stale.pk])
+
+    child = queue.retry(stale, delay=0, attempts_left=1, traceback="Traceback: boom", logs=[])
+
+    assert child is None
+    assert TaskRecord.objects.count() == 1
+    assert TaskRecord.objects.get(pk=stale.pk).status == "new"
+
+
+def test_renew_leases_extends_only_this_workers_running_rows(queue) -> None:
+    mine = TaskRecordFactory(
+        running=True, worker_id="w1", lease_expires_at=timezone.now() + timedelta(seconds=1)
+    )
+    theirs = TaskRecordFactory(
+        running=True, worker_id="w2", lease_expires_at=timezone.now() + timedelta(seconds=1)
+    )
+    done = TaskRecordFactory(succeeded=True, worker_id="w1")
+    before = timezone.now()
+
+    queue.renew_leases("w1", [mine.pk, theirs.pk, done.pk])
+
+    renewed = TaskRecord.objects.get(pk=mine.pk).lease_expires_at
+    assert renewed >= before + timedelta(seconds=LEASE_TIMEOUT - 0.5)
+    assert TaskRecord.objects.get(pk=theirs.pk).lease_expires_at == theirs.lease_expires_at
+    assert TaskRecord.objects.get(pk=done.pk).lease_expires_at is None
+
+
+def test_renewed_leases_are_not_rescued(queue) -> None:
+    row = TaskRecordFactory(
+        running=True, worker_id="w1", lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    queue.renew_leases("w1", [row.pk])
+
+    assert queue.rescue() == (0, 0)
+    assert TaskRecord.objects.get(pk=row.pk).status == "process"
+
+
+def test_release_puts_this_workers_rows_back_untouched(queue) -> None:
+    TaskRecordFactory.create_batch(2, retry=3)
+    mine = queue.claim("w1", None, 2)
+    theirs = TaskRecordFactory(running=True, worker_id="w2")
+
+    released = queue.release("w1", [r.pk for r in mine] + [theirs.pk])
+
+    assert released == 2
+    for record in mine:
+        stored = TaskRecord.objects.get(pk=record.pk)
+        assert (stored.status, stored.worker_id, stored.lease_token) == ("new", "", None)
+        assert stored.lease_expires_at is None and stored.started_at is None
+        assert (stored.attempt, stored.retry, stored.rescues) == (1, 3, 0)  # a release is not a failure
+    assert TaskRecord.objects.get(pk=theirs.pk).status == "process"
+    assert [r.pk for r in queue.claim("w3", None, 10)] != []  # claimable again
+
+
+def test_release_of_nothing(queue) -> None:
+    assert queue.release("w1", []) == 0
+
+
+def test_rescue_requeues_expired_leases_and_counts_the_rescue(queue) -> None:
+    TaskRecordFactory()
+    record = queue.claim("w1", None, 1)[0]
+    live = TaskRecordFactory(running=True, worker_id="w2")
+    expire(record)
+
+    assert queue.rescue() == (1, 0)
+
+    stored = TaskRecord.objects.get(pk=record.pk)
+    assert (stored.status, stored.rescues, stored.worker_id, stored.lease_token) == ("new", 1, "", None)
+    assert stored.started_at is None
+    assert TaskRecord.objects.get(pk=live.pk).status == "process"  # a live lease is left alone
+
+
+def test_rescue_at_max_rescues_ends_the_task_in_error(queue) -> None:
+    poison = TaskRecordFactory(
+        running=True, rescues=3, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    other = TaskRecordFactory(running=True, rescues=2, lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert queue.rescue() == (1, 1)
+
+    stored = TaskRecord.objects.get(pk=poison.pk)
+    assert stored.status == "error"
+    assert "WorkerLost" in stored.traceback
+    assert stored.finished_at is not None and stored.lease_token is None
+    assert TaskRecord.objects.get(pk=other.pk).status == "new"
+
+
+def test_max_rescues_is_configurable(queue) -> None:
+    row = TaskRecordFactory(running=True, rescues=1, lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    with qtasks_settings(MAX_RESCUES=1):
+        assert queue.rescue() == (0, 1)
+
+    assert TaskRecord.objects.get(pk=row.pk).status == "error"
+
+
+def test_a_poison_pill_cycle_ends_in_error_after_max_rescues_plus_one_runs(queue) -> None:
+    TaskRecordFactory()
+    runs = 0
+    while (claimed := queue.claim("w", None, 1)) and runs < 10:
+        runs += 1
+        expire(claimed[0])  # the worker "dies" on every run
+        queue.rescue()
+
+    stored = TaskRecord.objects.get()
+    assert (stored.status, runs) == ("error", 4)  # MAX_RESCUES (3) + 1 runs, then no more
+    assert "lost 4 times" in stored.traceback
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiter_is_woken_when_rescue_fails_a_poison_pill(queue) -> None:
+    row = TaskRecordFactory(running=True, rescues=3, lease_expires_at=timezone.now() + timedelta(seconds=60))
+    results = []
+    waiting = threading.Event()
+
+    def wait() -> None:
+        try:
+            waiting.set()
+            results.append(SyncResult(row.pk).result(20))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    waiting.wait(5)
+    expire(row)
+    assert queue.rescue() == (0, 1)
+    thread.join(30)
+
+    assert not thread.is_alive()
+    assert results[0].status == "error" and "WorkerLost" in results[0].traceback
