@@ -166,6 +166,12 @@ qt_ensure_postgres() {
       qt_log "creating PostgreSQL cluster $version/main"
       pg_createcluster "$version" main >/dev/null
     fi
+    local port
+    port=$(pg_lsclusters -h 2>/dev/null | awk -v v="$version" '$1 == v && $2 == "main" { print $3 }')
+    if [ -n "$port" ] && [ "$port" != "$QT_PG_PORT" ]; then
+      qt_die "PostgreSQL cluster $version/main is set to port $port, the tests use $QT_PG_PORT:" \
+        "set 'port = $QT_PG_PORT' in /etc/postgresql/$version/main/postgresql.conf"
+    fi
     qt_log "starting PostgreSQL $version/main"
     pg_ctlcluster --skip-systemctl-redirect "$version" main start </dev/null ||
       qt_warn "pg_ctlcluster start returned non-zero (already running?)"

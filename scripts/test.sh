@@ -13,6 +13,8 @@
 # PYTEST-ARGS are passed to every pytest run (e.g. `-k claim -x`). Environment:
 #   QTASKS_TEST_MATRIX=quick   run step b only
 #   CI=true                     a test whose server (marker postgres/redis) is missing fails, not skips
+#   QTASKS_TEST_PG_DB=NAME      PostgreSQL database (default qtasks; tests use test_NAME)
+#   QTASKS_TEST_REDIS_DB=N      Redis database number (default 15)
 # The last line is the total over all steps: "total: N passed, N failed, N skipped".
 set -euo pipefail
 
@@ -26,8 +28,10 @@ case "$MATRIX" in
   full | quick) ;;
   *) qt_die "QTASKS_TEST_MATRIX must be 'full' or 'quick', not '$MATRIX'" ;;
 esac
-PG_URL="postgres://$QT_PG_USER@$QT_PG_HOST:$QT_PG_PORT/qtasks"
-REDIS_URL_TESTS="redis://$QT_REDIS_HOST:$QT_REDIS_PORT/15"
+# Two runs at once on one machine must not share these (pytest-django drops test_<db>).
+PG_DB=${QTASKS_TEST_PG_DB:-qtasks}
+PG_URL="postgres://$QT_PG_USER@$QT_PG_HOST:$QT_PG_PORT/$PG_DB"
+REDIS_URL_TESTS="redis://$QT_REDIS_HOST:$QT_REDIS_PORT/${QTASKS_TEST_REDIS_DB:-15}"
 REPORTS="$QT_ROOT/.venv/reports"
 STARTED=$SECONDS
 STEP_RESULTS=()
@@ -96,7 +100,9 @@ in_env() {
     shift
   done
   shift
-  printf '+ %s %s\n' "${assignments[*]}" "$*"
+  printf '+'
+  printf ' %q' "${assignments[@]}" "$@"
+  printf '\n'
   env -u DATABASE_URL -u REDIS_URL -u QTASKS_TEST_NOTIFIER -u DJANGO_SETTINGS_MODULE \
     PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "${assignments[@]}" "$@"
 }
@@ -142,7 +148,7 @@ main() {
 
   qt_banner "Services and virtualenvs"
   qt_ensure_postgres
-  qt_pg_create_db qtasks
+  qt_pg_create_db "$PG_DB"
   qt_ensure_redis
 
   local py312 py311

@@ -5,11 +5,16 @@
 * Tests marked ``redis`` or ``postgres`` need that server. Locally they are skipped when it
   is missing; when the ``CI`` environment variable is set they fail instead, so a broken
   CI service can never turn into a quietly green run of skips.
+* After an ``async def`` test, the database connection that Django's async ORM opened in
+  asgiref's sync thread is closed, or PostgreSQL refuses to drop the test database.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +39,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _missing_service(problem)
     if item.get_closest_marker("postgres") and (problem := _postgres_problem()):
         _missing_service(problem)
+
+
+@pytest.fixture(autouse=True)
+def _close_async_orm_connections(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)):
+        return
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    # Outside async_to_sync, thread-sensitive calls all run in asgiref's one sync thread,
+    # so this closes exactly the connections the test's awaits opened there.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(sync_to_async(connections.close_all)())
+    finally:
+        loop.close()
 
 
 def _in_ci() -> bool:
