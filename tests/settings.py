@@ -66,7 +66,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{TEST_TMP_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL means "unset" (the SQLite default), as in `DATABASE_URL= pytest`.
+_database_url = env.str("DATABASE_URL", default="") or f"sqlite:///{TEST_TMP_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db_url_config(_database_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _name = DATABASES["default"].get("NAME") or ":memory:"
     if _name == ":memory:":
