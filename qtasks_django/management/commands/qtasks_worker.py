@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from qtasks_django.conf import settings
 from qtasks_django.notifiers import get_notifier
 from qtasks_django.registry import get_app
+from qtasks_django.supervisor import Supervisor
 from qtasks_django.worker import Worker
 
 logger = logging.getLogger("qtasks_django.worker")
@@ -55,6 +56,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--concurrency", "-c", type=positive_int, default=None, help="Tasks run at once (QTASKS['WORKER_CONCURRENCY']).")
+        parser.add_argument("--processes", "-P", type=positive_int, default=1, help="Worker processes, each with --concurrency slots (default 1).")
         parser.add_argument("--queues", "-Q", type=queue_list, default=None, help="Comma-separated queues to serve (default: all).")
         parser.add_argument("--shutdown-timeout", type=non_negative_float, default=None, help="Seconds running tasks get to finish on SIGTERM/SIGINT.")
         parser.add_argument("--poll-interval", type=positive_float, default=None, help="Seconds between polls when no notification arrives.")
@@ -64,6 +66,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(options["log_level"], options["verbosity"])
+        if options["processes"] > 1:
+            code = Supervisor(options["processes"], sys.argv).run()
+            if code:
+                raise CommandError("a worker process failed (exit codes logged above)", returncode=code)
+            return
         app = get_app()
         worker = Worker(
             app=app,
