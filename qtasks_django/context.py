@@ -68,6 +68,7 @@ class TaskContext:
         self.is_async = is_async
         self.components = {"app": app, "config": app.config, **(components or {})}
         self.stop_event = stop_event or threading.Event()
+        self.stop_reason = ""
         self.log_lines: list[dict[str, Any]] = []
         self._metadata: Task | None = None
 
@@ -121,7 +122,7 @@ class TaskContext:
             self._stopped()
 
     def _stopped(self) -> None:
-        raise TaskCancelError(getattr(self, "stop_reason", "") or f"{self.task_name}: stopped by the worker")
+        raise TaskCancelError(self.stop_reason or f"{self.task_name}: stopped by the worker")
 
     def cancel(self, reason: str = "") -> None:
         """Cancel this task: status ``cancel`` with ``reason`` stored. Never retried."""

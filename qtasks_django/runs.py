@@ -68,7 +68,7 @@ class TaskRun:
 
     def stop(self, reason: str) -> None:
         """Ask the task to stop: ``ctx.sleep`` raises at once from now on."""
-        self.ctx.stop_reason = reason  # type: ignore[attr-defined]
+        self.ctx.stop_reason = reason
         self.ctx.stop_event.set()
 
 
