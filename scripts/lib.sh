@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/test.sh and scripts/demo.sh: logging, finding a Python,
-# cached virtualenvs, and making sure PostgreSQL and Redis answer on 127.0.0.1.
+# cached virtualenvs, making sure PostgreSQL and Redis answer on 127.0.0.1, and
+# installing Debian's Chromium for the browser tests.
 # Sourced, never run. Every helper is idempotent.
 
 QT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -245,4 +246,28 @@ qt_ensure_redis() {
     qt_wait_for "Redis on $QT_REDIS_HOST:$QT_REDIS_PORT" qt_redis_ready
   fi
   qt_log "Redis answers on $QT_REDIS_HOST:$QT_REDIS_PORT"
+}
+
+# --- Chromium (the browser tier) --------------------------------------------------
+
+# Where the browser tests look for Chromium (tests/browser/conftest.py reads the same variable).
+QT_CHROMIUM=${QTASKS_TEST_CHROMIUM:-/usr/bin/chromium}
+
+# qt_ensure_chromium: install Debian's chromium when $QT_CHROMIUM is missing. Never fatal:
+# without it the browser tests skip with the reason, or fail when CI is set.
+qt_ensure_chromium() {
+  if [ ! -x "$QT_CHROMIUM" ]; then
+    if [ "$QT_CHROMIUM" != /usr/bin/chromium ]; then
+      qt_warn "QTASKS_TEST_CHROMIUM=$QT_CHROMIUM is not an executable: the browser tests will skip (fail under CI)"
+      return 0
+    fi
+    # In a subshell: qt_apt_install exits on failure, and that must not end the run.
+    if ! (qt_apt_install chromium); then
+      qt_warn "could not install chromium: the browser tests will skip (fail under CI)"
+      return 0
+    fi
+    QT_APT_UPDATED=1
+  fi
+  # Debian's launcher script prints shell noise on stderr; the version is the last line out.
+  qt_log "Chromium: $(timeout 30 "$QT_CHROMIUM" --version 2>/dev/null | tail -n 1) ($QT_CHROMIUM)"
 }

@@ -4,17 +4,20 @@
 #   bash scripts/test.sh [PYTEST-ARGS...]
 #
 # Makes sure PostgreSQL and Redis answer on 127.0.0.1 (installing and starting them when
-# they are missing), keeps two virtualenvs up to date under .venv/, then runs these steps
-# in order, stopping at the first that fails:
+# they are missing) and that Debian's Chromium is installed (for the browser tier), keeps
+# two virtualenvs up to date under .venv/, then runs these steps in order, stopping at the
+# first that fails:
 #   a. Python 3.12 + Django 6: manage.py check and makemigrations --check (test and example settings)
-#   b. Python 3.12 + Django 6, PostgreSQL + Redis: every test
-#   c. Python 3.12 + Django 6, SQLite, no Redis: every test not marked postgres or redis
-#   d. Python 3.11 + Django 5.2, PostgreSQL + Redis as the notifier: every test
+#   b. Python 3.12 + Django 6, PostgreSQL + Redis: every test, the browser tier included
+#   c. Python 3.12 + Django 6, SQLite, no Redis: every test not marked postgres, redis or browser
+#   d. Python 3.11 + Django 5.2, PostgreSQL + Redis as the notifier: every test but the browser tier
 # PYTEST-ARGS are passed to every pytest run (e.g. `-k claim -x`). Environment:
 #   QTASKS_TEST_MATRIX=quick   run step b only
-#   CI=true                     a test whose server (marker postgres/redis) is missing fails, not skips
+#   CI=true                     a test whose server (marker postgres/redis) or browser is missing fails, not skips
 #   QTASKS_TEST_PG_DB=NAME      PostgreSQL database (default qtasks; tests use test_NAME)
 #   QTASKS_TEST_REDIS_DB=N      Redis database number (default 15)
+#   QTASKS_TEST_CHROMIUM=PATH   Chromium for the browser tier (default /usr/bin/chromium, installed
+#                               with apt-get when missing; another path is used as it is)
 # The last line is the total over all steps: "total: N passed, N failed, N skipped".
 set -euo pipefail
 
@@ -131,15 +134,22 @@ step_checks() {
     in_env py312-dj6 "$example_db" -- python manage.py makemigrations --check --dry-run
 }
 
+# step_postgres VENV REPORT MARKERS [NAME=VALUE...]: the suite on PostgreSQL + Redis;
+# MARKERS is a pytest -m expression, "" for every test.
 step_postgres() {
-  local venv=$1 report=$2
-  shift 2
-  pytest_in "$venv" "$report" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_URL_TESTS" "$@" -- python -m pytest
+  local venv=$1 report=$2 markers=$3
+  shift 3
+  local select=()
+  if [ -n "$markers" ]; then select=(-m "$markers"); fi
+  pytest_in "$venv" "$report" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_URL_TESTS" "$@" -- \
+    python -m pytest ${select[@]+"${select[@]}"}
 }
 
+# The browser tier runs in step b only: the admin's pages are the same on SQLite and Django 5.2,
+# and starting Chromium again there would only cost time.
 step_sqlite() {
   pytest_in py312-dj6 c-py312-dj6-sqlite DATABASE_URL="sqlite:///$SCRATCH/db.sqlite3" -- \
-    python -m pytest -m "not postgres and not redis"
+    python -m pytest -m "not postgres and not redis and not browser"
 }
 
 main() {
@@ -150,6 +160,7 @@ main() {
   qt_ensure_postgres
   qt_pg_create_db "$PG_DB"
   qt_ensure_redis
+  qt_ensure_chromium
 
   local py312 py311
   py312=$(qt_find_python312) ||
@@ -166,11 +177,11 @@ main() {
   if [ "$MATRIX" = full ]; then
     run_step "a. checks: Python 3.12, Django 6 (tests and example_project settings)" step_checks
   fi
-  run_step "b. tests: Python 3.12, Django 6, PostgreSQL + Redis" step_postgres py312-dj6 b-py312-dj6-postgres
+  run_step "b. tests: Python 3.12, Django 6, PostgreSQL + Redis" step_postgres py312-dj6 b-py312-dj6-postgres ""
   if [ "$MATRIX" = full ]; then
     run_step "c. tests: Python 3.12, Django 6, SQLite (not postgres, not redis)" step_sqlite
     run_step "d. tests: Python 3.11, Django 5.2, PostgreSQL + Redis notifier" \
-      step_postgres py311-dj52 d-py311-dj52-postgres QTASKS_TEST_NOTIFIER=redis
+      step_postgres py311-dj52 d-py311-dj52-postgres "not browser" QTASKS_TEST_NOTIFIER=redis
   fi
 }
 

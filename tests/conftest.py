@@ -1,10 +1,11 @@
 """Suite-wide pytest configuration.
 
-* Tests under ``tests/unit/``, ``tests/integration/`` and ``tests/e2e/`` get that tier's
-  marker, so ``-m "not e2e"`` works without marking every test by hand.
+* Tests under ``tests/unit/``, ``tests/integration/``, ``tests/e2e/`` and ``tests/browser/``
+  get that tier's marker, so ``-m "not e2e"`` works without marking every test by hand.
 * Tests marked ``redis`` or ``postgres`` need that server. Locally they are skipped when it
   is missing; when the ``CI`` environment variable is set they fail instead, so a broken
-  CI service can never turn into a quietly green run of skips.
+  CI service can never turn into a quietly green run of skips. The browser tier does the
+  same for Playwright and Chromium (tests/browser/conftest.py).
 * After an ``async def`` test, the database connection that Django's async ORM opened in
   asgiref's sync thread is closed, or PostgreSQL refuses to drop the test database.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "browser")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
