@@ -8,7 +8,7 @@ import logging
 import time
 import traceback as traceback_lib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -33,7 +33,6 @@ class Outcome:
     traceback: str = ""
     cancel_reason: str = ""
     retry: RetryDecision | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def process(run: TaskRun) -> Outcome:
@@ -120,14 +119,16 @@ def _retrying_db_errors(func: Any, *args: Any, attempts: int = 8) -> Any:
 
     If the database stays away, the exception propagates and the task stays in
     ``process`` until its lease expires and it is rescued: at-least-once, never lost.
+    Other database errors (a value the database refuses, say) are not retried: the
+    worker then records them as the task's error.
     """
-    from django.db import DatabaseError, InterfaceError, connections
+    from django.db import InterfaceError, OperationalError, connections
 
     delay = 0.25
     for attempt in range(attempts):
         try:
             return func(*args)
-        except (DatabaseError, InterfaceError):
+        except (OperationalError, InterfaceError):
             if attempt == attempts - 1:
                 raise
             for conn in connections.all(initialized_only=True):

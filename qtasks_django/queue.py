@@ -22,7 +22,6 @@ from .conf import settings
 from .context import current_task_uuid
 from .exceptions import QTasksError
 from .schemas import Task
-from .serialization import to_json
 from .status import TaskStatus
 from .validation import resolve_schema, validate_call, validate_priority
 
@@ -66,7 +65,7 @@ class DatabaseQueue:
 
         schema = resolve_schema(self.app.tasks, name)
         priority = schema.priority if priority is None else validate_priority(priority)
-        validate_call(schema, args, kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES)
+        stored_args, stored_kwargs = validate_call(schema, args, kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES)
         if timeout is not None:
             self._check_can_wait(timeout)
         now = timezone.now()
@@ -74,8 +73,8 @@ class DatabaseQueue:
             task_name=name,
             queue=schema.queue or settings.DEFAULT_QUEUE,
             priority=priority,
-            args=to_json(list(args)),
-            kwargs=to_json(kwargs),
+            args=stored_args,
+            kwargs=stored_kwargs,
             retry=schema.retry,
             tags=schema.tags or [],
             parent_uuid=current_task_uuid.get(),

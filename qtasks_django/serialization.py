@@ -37,14 +37,20 @@ def find_non_json(value: Any, path: str = "") -> str | None:
     return f"{path or 'value'}: {type(value).__name__} {_short_repr(value)} is not JSON-serialisable"
 
 
+def encode(value: Any) -> tuple[Any, int]:
+    """Return ``value`` as stored (tuples become lists) and its size as compact UTF-8 JSON."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.loads(text), len(text.encode())
+
+
 def encoded_size(*values: Any) -> int:
     """Return the size in bytes of ``values`` encoded as compact JSON."""
-    return sum(len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) for v in values)
+    return sum(encode(v)[1] for v in values)
 
 
 def to_json(value: Any) -> Any:
     """Return ``value`` as stored (tuples become lists)."""
-    return json.loads(json.dumps(value))
+    return encode(value)[0]
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:

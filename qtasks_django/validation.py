@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from .exceptions import InvalidTaskArguments, PayloadTooLarge, TaskNotRegistered
 from .schemas import TaskExecSchema
-from .serialization import encoded_size, find_non_json
+from .serialization import encode, find_non_json
 
 
 def resolve_schema(tasks: Mapping[str, TaskExecSchema], name: str) -> TaskExecSchema:
@@ -24,19 +25,22 @@ def resolve_schema(tasks: Mapping[str, TaskExecSchema], name: str) -> TaskExecSc
 
 def validate_call(
     schema: TaskExecSchema, args: tuple[Any, ...], kwargs: dict[str, Any], *, max_bytes: int
-) -> None:
-    """Raise if ``args``/``kwargs`` cannot be stored and given to ``schema.func``."""
+) -> tuple[list[Any], dict[str, Any]]:
+    """Return ``args``/``kwargs`` as they will be stored; raise if they cannot be given to ``schema.func``."""
     check_binding(schema, args, kwargs)
-    for label, value in (("args", list(args)), ("kwargs", kwargs)):
+    for label, value in (("args", args), ("kwargs", kwargs)):
         problem = find_non_json(value, label)
         if problem:
             raise InvalidTaskArguments(f"Task {schema.name!r}: {problem}; only JSON values can be enqueued")
-    size = encoded_size(list(args), kwargs)
+    stored_args, args_size = encode(list(args))
+    stored_kwargs, kwargs_size = encode(kwargs)
+    size = args_size + kwargs_size
     if size > max_bytes:
         raise PayloadTooLarge(
             f"Task {schema.name!r}: arguments take {size} bytes as JSON, above the cap of {max_bytes} "
             "(QTASKS['MAX_PAYLOAD_BYTES']); store large data elsewhere and pass a reference"
         )
+    return stored_args, stored_kwargs
 
 
 def check_binding(schema: TaskExecSchema, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -53,10 +57,19 @@ def check_binding(schema: TaskExecSchema, args: tuple[Any, ...], kwargs: dict[st
 def call_signature(schema: TaskExecSchema) -> inspect.Signature | None:
     """Return the signature a caller must match (without the echo parameter)."""
     try:
-        signature = inspect.signature(schema.func)
+        return _call_signature(schema.func, schema.echo)
+    except TypeError:  # an unhashable callable object: compute it uncached
+        return _call_signature.__wrapped__(schema.func, schema.echo)
+
+
+@functools.lru_cache(maxsize=1024)
+def _call_signature(func: Any, echo: bool) -> inspect.Signature | None:
+    # Computed once per task function: enqueue is a hot path.
+    try:
+        signature = inspect.signature(func)
     except (TypeError, ValueError):  # builtins without introspectable signatures
         return None
-    if schema.echo:
+    if echo:
         params = list(signature.parameters.values())
         if params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
             signature = signature.replace(parameters=params[1:])

@@ -26,3 +26,9 @@ def it_logs_then_fails(self):
     log.warning("second")
     log.debug("not stored: below the logger's level")
     raise ValueError("after logging")
+
+
+@app.task
+def it_returns_nul():
+    """PostgreSQL's jsonb refuses \\u0000: the result cannot be stored as it is."""
+    return "a\x00b"

@@ -288,3 +288,18 @@ def test_a_finished_worker_leaves_no_database_session_open() -> None:
             assert cursor.fetchone()[0] == 0
     finally:
         leftovers.clean_up()
+
+
+@pytest.mark.postgres
+def test_a_result_the_database_refuses_ends_in_error_without_retrying_the_write(run_worker) -> None:
+    from tests.tasks_integration import it_returns_nul
+
+    refused = it_returns_nul.add_task()
+    after = add.add_task(1, 1)
+    started = time.monotonic()
+    run_worker()
+    assert time.monotonic() - started < 10, "a refused value is not an outage: no 30 s of write retries"
+    failed = TaskRecord.objects.get(pk=refused.uuid)
+    assert failed.status == "error"
+    assert "\\u0000" in failed.traceback or "NUL" in failed.traceback or "0x00" in failed.traceback
+    assert TaskRecord.objects.get(pk=after.uuid).status == "success"
