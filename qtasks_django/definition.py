@@ -61,7 +61,7 @@ def build_schema(
         name=label,
         priority=priority,
         func=func,
-        awaiting=bool(awaiting) if awaiting is not None else _is_async(func),
+        awaiting=bool(awaiting) if awaiting is not None else _is_async(func),  # = schema.runs_async
         generating=generating_kind(func),
         echo=echo,
         max_time=float(max_time) if max_time is not None else None,

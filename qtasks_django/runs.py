@@ -48,7 +48,7 @@ class TaskRun:
             app=task.app,
             task_name=schema.name,
             task_uuid=record.uuid,
-            is_async=_is_async_function(schema),
+            is_async=schema.runs_async,
             components=components,
         )
         self.echo_object = task.for_run(self.ctx) if schema.echo else None
@@ -70,10 +70,3 @@ class TaskRun:
         """Ask the task to stop: ``ctx.sleep`` raises at once from now on."""
         self.ctx.stop_reason = reason
         self.ctx.stop_event.set()
-
-
-def _is_async_function(schema: TaskExecSchema) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(schema.func) or schema.generating == "async"
-

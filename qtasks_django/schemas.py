@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid as uuid_lib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ class TaskExecSchema:
     middlewares_before: list[type[TaskMiddleware]] = field(default_factory=list)
     middlewares_after: list[type[TaskMiddleware]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runs_async(self) -> bool:
+        """Whether the function runs on the event loop (``async def``, async generators included)."""
+        return inspect.iscoroutinefunction(self.func) or self.generating == "async"
 
     @property
     def queue(self) -> str | None:

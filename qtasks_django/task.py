@@ -7,7 +7,6 @@ whether ``add_task`` is the blocking or the awaitable twin.
 from __future__ import annotations
 
 import copy
-import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +65,7 @@ class BaseTask:
         """Return the per-run object an echo task receives as ``self``."""
         # The per-run class follows the function, not the module-level object:
         # a sync function runs in a thread, where it cannot await add_task().
-        is_async = inspect.iscoroutinefunction(self.func) or self.schema.generating == "async"
-        run_cls = AsyncTask if is_async else SyncTask
+        run_cls = AsyncTask if self.schema.runs_async else SyncTask
         run = copy.copy(self)
         run.__class__ = run_cls
         run.ctx = ctx
