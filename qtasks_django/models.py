@@ -46,6 +46,9 @@ class TaskRecord(models.Model):
     returning = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True, default="")
     cancel_reason = models.TextField(blank=True, default="")
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a cancel of this running task was asked for."
+    )
     tags = models.JSONField(default=list, blank=True)
 
     retry = models.IntegerField(null=True, blank=True, help_text="Attempts left after this one fails.")
