@@ -12,8 +12,16 @@ from django.utils.module_loading import import_string
 from .conf import QTasksSettings, settings
 from .status import TaskStatus
 
-_NUMBERS = ("POLL_INTERVAL", "LEASE_TIMEOUT", "HEARTBEAT_INTERVAL", "RESCUE_INTERVAL", "SHUTDOWN_TIMEOUT")
-_NON_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX")
+_NUMBERS = (
+    "POLL_INTERVAL",
+    "LEASE_TIMEOUT",
+    "HEARTBEAT_INTERVAL",
+    "RESCUE_INTERVAL",
+    "SHUTDOWN_TIMEOUT",
+    "PRUNE_AFTER",
+)
+_NON_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "CANCEL_GRACE")
+_SYNC_POOLS = ("process", "thread")
 _POSITIVE_INTS = ("MAX_PAYLOAD_BYTES", "WORKER_CONCURRENCY")
 
 
@@ -30,7 +38,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         errors += _number(key, raw, strict=True)
     for key in _NON_NEGATIVE:
         errors += _number(key, raw, strict=False)
-    for key in _POSITIVE_INTS + ("MAX_RESCUES", "DEFAULT_PRIORITY"):
+    for key in (*_POSITIVE_INTS, "MAX_RESCUES", "DEFAULT_PRIORITY", "CHILD_MAX_TASKS"):
         value = raw.get(key, getattr(settings, key))
         if isinstance(value, bool) or not isinstance(value, int) or (key in _POSITIVE_INTS and value <= 0):
             errors.append(Error(f"QTASKS[{key!r}] must be an integer{' > 0' if key in _POSITIVE_INTS else ''}, got {value!r}", id="qtasks_django.E002"))
@@ -67,6 +75,11 @@ def _plain_types(raw: dict[str, Any]) -> list[CheckMessage]:
     rescues = raw.get("MAX_RESCUES", 0)
     if isinstance(rescues, int) and not isinstance(rescues, bool) and rescues < 0:
         errors.append(Error("QTASKS['MAX_RESCUES'] must be >= 0", id="qtasks_django.E002"))
+    child_max = raw.get("CHILD_MAX_TASKS", 0)
+    if isinstance(child_max, int) and child_max < 0:
+        errors.append(Error("QTASKS['CHILD_MAX_TASKS'] must be >= 0 (0: never replace)", id="qtasks_django.E002"))
+    if raw.get("SYNC_POOL", settings.SYNC_POOL) not in _SYNC_POOLS:
+        errors.append(Error(f"QTASKS['SYNC_POOL'] must be one of {_SYNC_POOLS}, got {raw['SYNC_POOL']!r}", id="qtasks_django.E012"))
     return errors
 
 

@@ -57,6 +57,16 @@ class QTasksSettings:
     """Default ``--concurrency`` of ``qtasks_worker``."""
     SHUTDOWN_TIMEOUT: float = 30.0
     """Default grace period for running tasks on SIGTERM/SIGINT."""
+    SYNC_POOL: str = "process"
+    """Where sync tasks run: ``"process"`` (forked children; ``max_time`` and a forced
+    cancel kill the child, ``os._exit`` ends only that task) or ``"thread"`` (faster
+    start, but an overrun thread can only be abandoned)."""
+    CHILD_MAX_TASKS: int = 5000
+    """A task process is replaced after this many tasks (0: never), to keep memory flat."""
+    CANCEL_GRACE: float = 5.0
+    """Seconds a running task has to stop by itself after a cancel before it is stopped by force."""
+    PRUNE_AFTER: float = 7 * 24 * 3600.0
+    """Default age in seconds past which ``qtasks_prune`` deletes finished tasks."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Unknown keys, kept so that system checks can name them."""
 

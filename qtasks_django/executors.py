@@ -143,7 +143,7 @@ class TaskExecutor(BaseTaskExecutor):
 
 
 def _is_async_callable(func: Any) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__ if callable(func) else None)
 
 
 def _sync_step(generator: Any, value: Any) -> tuple[bool, Any]:

@@ -1,29 +1,29 @@
 """The database queue: every state change of a task record happens here.
 
-Claims are short transactions (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and no
-user code ever runs inside one. Writes that end a run are fenced by the lease
-token, so a worker whose lease was taken away writes nothing.
+This module holds the callers' side (enqueue, read, cancel); the workers' side
+(claims, leases, the end of a run) is ``worker_queue.WorkerQueue``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import datetime as dt
 import logging
 import uuid as uuid_lib
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from . import notifiers
+from . import notifiers, signals
 from .conf import settings
 from .context import current_task_uuid
-from .exceptions import QTasksError
+from .exceptions import InvalidTaskArguments, QTasksError
 from .schemas import Task
 from .status import TaskStatus
 from .validation import resolve_schema, validate_call, validate_priority
+from .worker_queue import WorkerQueue
 
 if TYPE_CHECKING:
     from .models import TaskRecord
@@ -31,20 +31,30 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 DB = "default"
+#: Rows per INSERT statement of a bulk enqueue (PostgreSQL allows 65535 parameters).
+BULK_CHUNK = 1000
 
 
-class DatabaseQueue:
-    """Enqueue, claim, finish, retry, release and rescue task records."""
+@dataclass(frozen=True)
+class Call:
+    """One validated-to-be enqueue: what ``add_task`` got, minus the waiting."""
+
+    task_name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    priority: int | None = None
+    eta: dt.datetime | None = None
+    countdown: float | None = None
+
+
+class DatabaseQueue(WorkerQueue):
+    """Enqueue, read and cancel task records; the worker side comes from ``WorkerQueue``."""
 
     def __init__(self, app: QueueTasks, using: str = DB) -> None:
         self.app = app
         self.using = using
 
-    @property
-    def notifier(self) -> notifiers.BaseNotifier:
-        return notifiers.get_notifier(self.using)
-
-    # -- enqueue and read -------------------------------------------------
+    # -- enqueue ----------------------------------------------------------------
 
     def enqueue(
         self,
@@ -54,23 +64,42 @@ class DatabaseQueue:
         *,
         priority: int | None,
         timeout: float | None,
+        eta: dt.datetime | None = None,
+        countdown: float | None = None,
         wait: bool = True,
     ) -> Task | None:
-        """Validate, write the row in the caller's transaction, wake workers after commit.
+        """Validate, write the row in the caller's transaction; workers wake when it commits.
 
         With ``timeout`` (and ``wait``), block until the task ends; ``wait=False``
         only validates the timeout and leaves the waiting to the (async) caller.
         """
-        from .models import TaskRecord
-
-        schema = resolve_schema(self.app.tasks, name)
-        priority = schema.priority if priority is None else validate_priority(priority)
-        stored_args, stored_kwargs = validate_call(schema, args, kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES)
         if timeout is not None:
             self._check_can_wait(timeout)
+        [record] = self.insert([self.build(Call(name, args, kwargs, priority, eta, countdown))])
+        if timeout is None or not wait:
+            return Task.from_record(record)
+        from .results import TaskResult
+
+        return TaskResult(record.uuid, app=self.app).get(timeout)
+
+    def enqueue_many(self, calls: Iterable[Call]) -> list[Task]:
+        """Validate every call first, then write them all (nothing is written if one is invalid)."""
+        records = [self.build(call) for call in calls]
+        return [Task.from_record(record) for record in self.insert(records)]
+
+    def build(self, call: Call) -> TaskRecord:
+        """Validate ``call`` and return its unsaved row (raises, writing nothing, on bad input)."""
+        from .models import TaskRecord
+
+        schema = resolve_schema(self.app.tasks, call.task_name)
+        priority = schema.priority if call.priority is None else validate_priority(call.priority)
+        stored_args, stored_kwargs = validate_call(
+            schema, call.args, call.kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES
+        )
         now = timezone.now()
-        record = TaskRecord.objects.using(self.using).create(
-            task_name=name,
+        return TaskRecord(
+            uuid=uuid_lib.uuid4(),
+            task_name=call.task_name,
             queue=schema.queue or settings.DEFAULT_QUEUE,
             priority=priority,
             args=stored_args,
@@ -80,14 +109,46 @@ class DatabaseQueue:
             parent_uuid=current_task_uuid.get(),
             created_at=now,
             updated_at=now,
-            eta=now,
+            eta=start_time(now, call.eta, call.countdown),
         )
-        self.notifier.send_on_commit(notifiers.ENQUEUED, record.queue)
-        if timeout is None or not wait:
-            return Task.from_record(record)
-        from .results import TaskResult
 
-        return TaskResult(record.uuid, app=self.app).get(timeout)
+    def insert(self, records: Sequence[TaskRecord]) -> Sequence[TaskRecord]:
+        """Write ``records`` in the caller's transaction and wake workers when it commits."""
+        if not records:
+            return records
+        notifier = self.notifier
+        if connections[self.using].vendor == "postgresql" and notifier.transactional:
+            for start in range(0, len(records), BULK_CHUNK):
+                self._insert_and_notify(records[start : start + BULK_CHUNK])
+        else:
+            from .models import TaskRecord
+
+            with transaction.atomic(using=self.using):
+                TaskRecord.objects.using(self.using).bulk_create(records, batch_size=BULK_CHUNK)
+            for queue in {record.queue for record in records}:
+                notifier.send_on_commit(notifiers.ENQUEUED, queue)
+        if signals.task_enqueued.has_listeners():
+            for record in records:
+                signals.task_enqueued.send(sender=record.task_name, uuid=record.uuid, task=record)
+        return records
+
+    def _insert_and_notify(self, records: Sequence[TaskRecord]) -> None:
+        # One statement, one round trip: the INSERT and the wake-up. PostgreSQL
+        # delivers the NOTIFY only if the caller's transaction commits.
+        from .models import TaskRecord
+
+        connection = connections[self.using]
+        fields = [f for f in TaskRecord._meta.concrete_fields]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = [f.get_db_prep_save(getattr(r, f.attname), connection) for r in records for f in fields]
+        sql = (
+            f"WITH ins AS (INSERT INTO {connection.ops.quote_name(TaskRecord._meta.db_table)} ({columns}) "
+            f"VALUES {', '.join([row] * len(records))} RETURNING queue) "
+            f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, notifiers.ENQUEUED])
 
     def _check_can_wait(self, timeout: Any) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
@@ -97,6 +158,8 @@ class DatabaseQueue:
                 "add_task(timeout=...) inside a transaction would wait for a task no worker can see "
                 "before commit; enqueue inside the transaction and wait after it"
             )
+
+    # -- read and cancel ----------------------------------------------------------
 
     def get(self, uuid: Any, with_progress: bool = True) -> Task | None:
         """Return a snapshot of the task, or ``None`` if there is none."""
@@ -111,194 +174,62 @@ class DatabaseQueue:
         progress = list(record.progress_items.values_list("value", flat=True)) if with_progress else []
         return Task.from_record(record, progress)
 
-    # -- the worker's side ----------------------------------------------------
+    def cancel(self, uuid: Any, reason: str = "") -> str | None:
+        """Cancel a task (following its retry chain to the attempt that is current).
 
-    def claim(self, worker_id: str, queues: list[str] | None, limit: int) -> list[TaskRecord]:
-        """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them."""
-        if limit <= 0:
-            return []
-        now = timezone.now()
-        lease = {
-            "status": TaskStatus.PROCESS,
-            "worker_id": worker_id,
-            "lease_token": uuid_lib.uuid4(),
-            "lease_expires_at": now + timedelta(seconds=settings.LEASE_TIMEOUT),
-            "started_at": now,
-            "updated_at": now,
-        }
-        if connections[self.using].vendor == "postgresql":
-            claimed = self._claim_postgres(queues, limit, now, lease)
-        else:
-            claimed = self._claim_portable(queues, limit, now, lease)
-        claimed.sort(key=lambda r: (r.priority, r.created_at))
-        return claimed
-
-    def _claim_postgres(
-        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
-    ) -> list[TaskRecord]:
-        # One statement, one round trip: the sub-select locks the rows it picks and
-        # skips rows other workers hold; the UPDATE commits with it (autocommit).
+        Return ``"cancel"`` when it was waiting (it never starts), ``"process"`` when it
+        is running (its worker stops it and it ends ``cancel``), ``None`` when there is
+        no such task or it has already ended.
+        """
         from .models import TaskRecord
 
-        meta = TaskRecord._meta
-        table = connections[self.using].ops.quote_name(meta.db_table)
-        queue_filter = "AND queue = ANY(%s)" if queues else ""
-        sql = (
-            f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
-            f"started_at = %s, updated_at = %s WHERE uuid IN ("
-            f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
-            f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
-        )
-        params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
-        return list(TaskRecord.objects.using(self.using).raw(sql, params))
-
-    def _claim_portable(
-        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
-    ) -> list[TaskRecord]:
-        from .models import TaskRecord
-
+        key = parse_uuid(uuid)
         manager = TaskRecord.objects.using(self.using)
-        with transaction.atomic(using=self.using):
-            ready = manager.ready(queues, now).select_for_update(skip_locked=True)
-            ids = list(ready.values_list("pk", flat=True)[:limit])
-            if not ids:
-                return []
-            # ``status=new`` again: SQLite has no row locks, so this is what stops
-            # two workers from taking the same row there.
-            manager.filter(pk__in=ids, status=TaskStatus.NEW).update(**lease)
-            return list(manager.filter(pk__in=ids, lease_token=lease["lease_token"]))
-
-    def finish(self, record: TaskRecord, *, logs: list[dict[str, Any]] | None = None, **fields: Any) -> bool:
-        """Write the end of a run if this worker still holds the lease; return whether it did."""
-        from .models import TaskLog, TaskRecord
-
+        for _hop in range(100):  # a retry chain is short; the bound guards a corrupt loop
+            row = manager.filter(pk=key).values("status", "retry_child_uuid", "task_name").first()
+            if row is None or row["status"] != TaskStatus.RETRY or row["retry_child_uuid"] is None:
+                break
+            key = row["retry_child_uuid"]
+        if row is None or row["status"] not in (TaskStatus.NEW, TaskStatus.PROCESS):
+            return None
+        reason = reason or "cancelled"
         now = timezone.now()
-        # A transaction only when there is more than the fenced UPDATE to write;
-        # alone, the UPDATE is atomic and the wake-up may follow it.
-        with transaction.atomic(using=self.using) if logs else contextlib.nullcontext():
-            updated = (
-                TaskRecord.objects.using(self.using)
-                .filter(pk=record.pk, status=TaskStatus.PROCESS, lease_token=record.lease_token)
-                .update(finished_at=now, updated_at=now, lease_token=None, lease_expires_at=None, **fields)
-            )
-            if updated and logs:
-                TaskLog.objects.using(self.using).bulk_create(TaskLog(task_id=record.pk, **line) for line in logs)
-            if updated:
-                self.notifier.send_on_commit(notifiers.FINISHED, str(record.pk))
-        return bool(updated)
-
-    def retry(
-        self, record: TaskRecord, *, delay: float, attempts_left: int, traceback: str, logs: list[dict[str, Any]]
-    ) -> uuid_lib.UUID | None:
-        """Mark the failed attempt ``retry`` and enqueue its successor; return the child's uuid."""
-        from .models import TaskRecord
-
-        now = timezone.now()
-        child_uuid = uuid_lib.uuid4()
         with transaction.atomic(using=self.using):
-            if not self.finish(
-                record, logs=logs, status=TaskStatus.RETRY, traceback=traceback, retry_child_uuid=child_uuid
+            if manager.filter(pk=key, status=TaskStatus.NEW).update(
+                status=TaskStatus.CANCEL, cancel_reason=reason, finished_at=now, updated_at=now
             ):
-                return None
-            TaskRecord.objects.using(self.using).create(
-                uuid=child_uuid,
-                task_name=record.task_name,
-                queue=record.queue,
-                priority=record.priority,
-                args=record.args,
-                kwargs=record.kwargs,
-                tags=record.tags,
-                retry=attempts_left,
-                attempt=record.attempt + 1,
-                retry_parent_uuid=record.pk,
-                parent_uuid=record.parent_uuid,
-                created_at=now,
-                updated_at=now,
-                eta=now + timedelta(seconds=delay),
+                self.notifier.send_on_commit(notifiers.FINISHED, str(key))
+                status = TaskStatus.CANCEL
+            elif manager.filter(pk=key, status=TaskStatus.PROCESS).update(
+                cancel_requested_at=now, cancel_reason=reason, updated_at=now
+            ):
+                self.notifier.send_on_commit(notifiers.CANCEL, str(key))
+                status = TaskStatus.PROCESS
+            else:
+                return None  # it ended in between
+        if status == TaskStatus.CANCEL and signals.task_finished.has_listeners():
+            signals.task_finished.send(
+                sender=row["task_name"], uuid=key, status=status, returning=None, traceback=""
             )
-            self.notifier.send_on_commit(notifiers.ENQUEUED, record.queue)
-        return child_uuid
-
-    def add_progress(self, record: TaskRecord, seq: int, value: Any) -> None:
-        from .models import TaskProgress
-
-        TaskProgress.objects.using(self.using).create(task_id=record.pk, seq=seq, value=value)
-
-    def _forget_progress(self, uuids: list[Any]) -> None:
-        # A task going back to the queue starts over: its next run numbers its
-        # progress items from 1 again.
-        from .models import TaskProgress
-
-        TaskProgress.objects.using(self.using).filter(task_id__in=uuids).delete()
-
-    def renew_leases(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> None:
-        """Extend the leases of the tasks this worker is still running."""
-        from .models import TaskRecord
-
-        if uuids:
-            TaskRecord.objects.using(self.using).filter(
-                pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id
-            ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.LEASE_TIMEOUT))
-
-    def release(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> int:
-        """Put tasks this worker gives up (shutdown) back in the queue, untouched."""
-        from .models import TaskRecord
-
-        if not uuids:
-            return 0
-        with transaction.atomic(using=self.using):
-            count = (
-                TaskRecord.objects.using(self.using)
-                .filter(pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id)
-                .update(**_back_to_queue())
-            )
-            self._forget_progress(uuids)
-            if count:
-                self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
-        return count
-
-    def rescue(self, batch: int = 100) -> tuple[int, int]:
-        """Requeue tasks whose lease expired; poison pills end ``error``. Return (requeued, failed)."""
-        from .models import TaskRecord
-
-        manager = TaskRecord.objects.using(self.using)
-        with transaction.atomic(using=self.using):
-            expired = list(
-                manager.lease_expired().select_for_update(skip_locked=True).values_list("pk", "rescues")[:batch]
-            )
-            poison = [pk for pk, rescues in expired if rescues >= settings.MAX_RESCUES]
-            again = [pk for pk, rescues in expired if rescues < settings.MAX_RESCUES]
-            now = timezone.now()
-            if poison:
-                manager.filter(pk__in=poison).update(
-                    status=TaskStatus.ERROR,
-                    traceback=(
-                        f"qtasks_django.exceptions.WorkerLost: the worker running this task was lost "
-                        f"{settings.MAX_RESCUES + 1} times; it is not run again"
-                    ),
-                    finished_at=now,
-                    updated_at=now,
-                    lease_token=None,
-                    lease_expires_at=None,
-                )
-                for pk in poison:
-                    self.notifier.send_on_commit(notifiers.FINISHED, str(pk))
-            if again:
-                manager.filter(pk__in=again).update(rescues=F("rescues") + 1, **_back_to_queue())
-                self._forget_progress(again)
-                self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
-        return len(again), len(poison)
+        return str(status)
 
 
-def _back_to_queue() -> dict[str, Any]:
-    return {
-        "status": TaskStatus.NEW,
-        "worker_id": "",
-        "lease_token": None,
-        "lease_expires_at": None,
-        "started_at": None,
-        "updated_at": timezone.now(),
-    }
+def start_time(now: dt.datetime, eta: Any, countdown: Any) -> dt.datetime:
+    """Return when a task may start: ``eta``, ``now + countdown`` or ``now``."""
+    if eta is not None and countdown is not None:
+        raise InvalidTaskArguments("give eta or countdown, not both")
+    if countdown is not None:
+        if isinstance(countdown, bool) or not isinstance(countdown, int | float) or not countdown >= 0:
+            raise InvalidTaskArguments(f"countdown must be a number of seconds >= 0, got {countdown!r}")
+        return now + dt.timedelta(seconds=countdown)
+    if eta is not None:
+        if not isinstance(eta, dt.datetime):
+            raise InvalidTaskArguments(f"eta must be a datetime, got {eta!r}")
+        if timezone.is_naive(eta) != timezone.is_naive(now):
+            wanted = "timezone-aware (USE_TZ is on)" if timezone.is_aware(now) else "naive (USE_TZ is off)"
+            raise InvalidTaskArguments(f"eta must be {wanted}, got {eta.isoformat()}")
+        return max(eta, now)  # a past eta runs at once
+    return now
 
 
 def parse_uuid(value: Any) -> uuid_lib.UUID | None:

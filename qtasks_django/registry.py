@@ -8,7 +8,8 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
 from asgiref.sync import sync_to_async
@@ -17,7 +18,8 @@ from django.utils.module_loading import import_string
 from .conf import settings
 from .definition import build_schema
 from .exceptions import DuplicateTaskName, QTasksError
-from .task import AsyncTask, BaseTask, SyncTask
+from .queue import Call
+from .task import AsyncTask, BaseTask, BaseTaskCls, SyncTask
 
 if TYPE_CHECKING:
     from .conf import QTasksSettings
@@ -153,23 +155,60 @@ class QueueTasks(TaskRegistry):
         return handler
 
     def add_task(
-        self, task_name: str, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+        self,
+        task_name: str,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        eta: datetime | None = None,
+        countdown: float | None = None,
+        **kwargs: Any,
     ) -> Task | None:
-        """Validate and enqueue ``task_name``; with ``timeout`` wait for its end (``None`` on expiry)."""
-        return self.queue.enqueue(task_name, args, kwargs, priority=priority, timeout=timeout)
+        """Validate and enqueue ``task_name``; with ``timeout`` wait for its end (``None`` on expiry).
+
+        ``eta`` (an aware datetime) or ``countdown`` (seconds) delays the start.
+        """
+        return self.queue.enqueue(
+            task_name, args, kwargs, priority=priority, timeout=timeout, eta=eta, countdown=countdown
+        )
 
     async def aadd_task(
-        self, task_name: str, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+        self,
+        task_name: str,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        eta: datetime | None = None,
+        countdown: float | None = None,
+        **kwargs: Any,
     ) -> Task | None:
         """Async twin of :meth:`add_task`."""
         enqueue = sync_to_async(self.queue.enqueue)
-        task = await enqueue(task_name, args, kwargs, priority=priority, timeout=timeout, wait=False)
+        task = await enqueue(
+            task_name, args, kwargs, priority=priority, timeout=timeout, eta=eta, countdown=countdown, wait=False
+        )
         if timeout is None or task is None:
             return task
         from .results import TaskResult
 
         # Wait off the thread-sensitive executor, which the rest of the process shares.
         return await TaskResult(task.uuid, app=self).aget(timeout)
+
+    def add_tasks(self, calls: Iterable[BaseTaskCls]) -> list[Task]:
+        """Enqueue many prebuilt calls (``my_task(1, 2)``) in one statement; all or none are written."""
+        return self.queue.enqueue_many(_as_call(call) for call in calls)
+
+    async def aadd_tasks(self, calls: Iterable[BaseTaskCls]) -> list[Task]:
+        """Async twin of :meth:`add_tasks`."""
+        return await sync_to_async(self.add_tasks)(list(calls))
+
+    def cancel(self, uuid: Any, reason: str = "") -> str | None:
+        """Cancel a task: ``"cancel"`` if it was waiting, ``"process"`` if its worker now stops it, else ``None``."""
+        return self.queue.cancel(uuid, reason)
+
+    async def acancel(self, uuid: Any, reason: str = "") -> str | None:
+        """Async twin of :meth:`cancel`."""
+        return await sync_to_async(self.cancel)(uuid, reason)
 
     def get(self, uuid: Any) -> Task | None:
         """Return the task with ``uuid`` (a snapshot), or ``None``."""
@@ -225,3 +264,9 @@ def shared_task(name: Any = None, *, awaiting: bool | None = None, **options: An
     if awaiting is not None:
         options["awaiting"] = awaiting
     return shared_registry.task(name, **options)
+
+
+def _as_call(call: Any) -> Call:
+    if not isinstance(call, BaseTaskCls):
+        raise TypeError(f"add_tasks() takes prebuilt calls such as my_task(1, 2), got {call!r}")
+    return Call(call.task_name, call.args, call.kwargs, call.priority, call.eta, call.countdown)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import TaskNotRegistered
@@ -94,11 +95,15 @@ class BaseTask:
         priority: int | None = None,
         timeout: float | None = None,
         task_name: str | None = None,
+        eta: datetime | None = None,
+        countdown: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
-        """Enqueue a run; with ``timeout`` wait for its end (``None`` on expiry)."""
+        """Enqueue a run; with ``timeout`` wait for its end (``None`` on expiry); ``eta``/``countdown`` delay it."""
         name, call_args = self._target(args, task_name)
-        return self.app.add_task(name, *call_args, priority=priority, timeout=timeout, **kwargs)
+        return self.app.add_task(
+            name, *call_args, priority=priority, timeout=timeout, eta=eta, countdown=countdown, **kwargs
+        )
 
     async def aenqueue(
         self,
@@ -106,21 +111,33 @@ class BaseTask:
         priority: int | None = None,
         timeout: float | None = None,
         task_name: str | None = None,
+        eta: datetime | None = None,
+        countdown: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Async twin of :meth:`enqueue`."""
         name, call_args = self._target(args, task_name)
-        return await self.app.aadd_task(name, *call_args, priority=priority, timeout=timeout, **kwargs)
+        return await self.app.aadd_task(
+            name, *call_args, priority=priority, timeout=timeout, eta=eta, countdown=countdown, **kwargs
+        )
 
     def __call__(
-        self, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        eta: datetime | None = None,
+        countdown: float | None = None,
+        **kwargs: Any,
     ) -> BaseTaskCls:
-        """Build the call without enqueueing it; ``.add_task()`` enqueues it later."""
+        """Build the call without enqueueing it; ``.add_task()`` (or ``app.add_tasks``) enqueues it later."""
         cls = AsyncTaskCls if isinstance(self, AsyncTask) else SyncTaskCls
         return cls(
             task_name=self.task_name,
             priority=self.priority if priority is None else priority,
             timeout=timeout,
+            eta=eta,
+            countdown=countdown,
             args=args,
             kwargs=kwargs,
             _task=self,
@@ -146,12 +163,21 @@ class BaseTaskCls:
     task_name: str
     priority: int | None
     timeout: float | None
+    eta: datetime | None = None
+    countdown: float | None = None
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     _task: BaseTask = field(repr=False)
 
     def _call(self) -> dict[str, Any]:
-        return {"priority": self.priority, "timeout": self.timeout, "task_name": self.task_name, **self.kwargs}
+        return {
+            "priority": self.priority,
+            "timeout": self.timeout,
+            "eta": self.eta,
+            "countdown": self.countdown,
+            "task_name": self.task_name,
+            **self.kwargs,
+        }
 
     def enqueue(self) -> Task | None:
         return self._task.enqueue(*self.args, **self._call())

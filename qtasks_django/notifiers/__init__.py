@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 ENQUEUED = "qtasks_enqueued"
 FINISHED = "qtasks_finished"
+CANCEL = "qtasks_cancel"
 
 _VENDOR_DEFAULTS = {"postgresql": "qtasks_django.notifiers.postgres.PostgresNotifier"}
 _POLLING = "qtasks_django.notifiers.base.PollingNotifier"

@@ -1,0 +1,224 @@
+"""The worker's side of the database queue: claims, leases and the end of each run.
+
+Claims are short transactions (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and no
+user code ever runs inside one. Writes that end a run are fenced by the lease
+token, so a worker whose lease was taken away writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid as uuid_lib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import notifiers
+from .conf import settings
+from .status import TaskStatus
+
+if TYPE_CHECKING:
+    from .models import TaskRecord
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerQueue:
+    """Claim, finish, retry, release and rescue task records (what workers do)."""
+
+    using: str
+
+    @property
+    def notifier(self) -> notifiers.BaseNotifier:
+        return notifiers.get_notifier(self.using)
+
+    def claim(self, worker_id: str, queues: list[str] | None, limit: int) -> list[TaskRecord]:
+        """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them."""
+        if limit <= 0:
+            return []
+        now = timezone.now()
+        lease = {
+            "status": TaskStatus.PROCESS,
+            "worker_id": worker_id,
+            "lease_token": uuid_lib.uuid4(),
+            "lease_expires_at": now + timedelta(seconds=settings.LEASE_TIMEOUT),
+            "started_at": now,
+            "updated_at": now,
+        }
+        if connections[self.using].vendor == "postgresql":
+            claimed = self._claim_postgres(queues, limit, now, lease)
+        else:
+            claimed = self._claim_portable(queues, limit, now, lease)
+        claimed.sort(key=lambda r: (r.priority, r.created_at))
+        return claimed
+
+    def _claim_postgres(
+        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
+    ) -> list[TaskRecord]:
+        # One statement, one round trip: the sub-select locks the rows it picks and
+        # skips rows other workers hold; the UPDATE commits with it (autocommit).
+        from .models import TaskRecord
+
+        meta = TaskRecord._meta
+        table = connections[self.using].ops.quote_name(meta.db_table)
+        queue_filter = "AND queue = ANY(%s)" if queues else ""
+        sql = (
+            f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
+            f"started_at = %s, updated_at = %s WHERE uuid IN ("
+            f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
+            f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
+        )
+        params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
+        return list(TaskRecord.objects.using(self.using).raw(sql, params))
+
+    def _claim_portable(
+        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
+    ) -> list[TaskRecord]:
+        from .models import TaskRecord
+
+        manager = TaskRecord.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            ready = manager.ready(queues, now).select_for_update(skip_locked=True)
+            ids = list(ready.values_list("pk", flat=True)[:limit])
+            if not ids:
+                return []
+            # ``status=new`` again: SQLite has no row locks, so this is what stops
+            # two workers from taking the same row there.
+            manager.filter(pk__in=ids, status=TaskStatus.NEW).update(**lease)
+            return list(manager.filter(pk__in=ids, lease_token=lease["lease_token"]))
+
+    def finish(self, record: TaskRecord, *, logs: list[dict[str, Any]] | None = None, **fields: Any) -> bool:
+        """Write the end of a run if this worker still holds the lease; return whether it did."""
+        from .models import TaskLog, TaskRecord
+
+        now = timezone.now()
+        # A transaction only when there is more than the fenced UPDATE to write;
+        # alone, the UPDATE is atomic and the wake-up may follow it.
+        with transaction.atomic(using=self.using) if logs else contextlib.nullcontext():
+            updated = (
+                TaskRecord.objects.using(self.using)
+                .filter(pk=record.pk, status=TaskStatus.PROCESS, lease_token=record.lease_token)
+                .update(finished_at=now, updated_at=now, lease_token=None, lease_expires_at=None, **fields)
+            )
+            if updated and logs:
+                TaskLog.objects.using(self.using).bulk_create(TaskLog(task_id=record.pk, **line) for line in logs)
+            if updated:
+                self.notifier.send_on_commit(notifiers.FINISHED, str(record.pk))
+        return bool(updated)
+
+    def retry(
+        self, record: TaskRecord, *, delay: float, attempts_left: int, traceback: str, logs: list[dict[str, Any]]
+    ) -> uuid_lib.UUID | None:
+        """Mark the failed attempt ``retry`` and enqueue its successor; return the child's uuid."""
+        from .models import TaskRecord
+
+        now = timezone.now()
+        child_uuid = uuid_lib.uuid4()
+        with transaction.atomic(using=self.using):
+            if not self.finish(
+                record, logs=logs, status=TaskStatus.RETRY, traceback=traceback, retry_child_uuid=child_uuid
+            ):
+                return None
+            TaskRecord.objects.using(self.using).create(
+                uuid=child_uuid,
+                task_name=record.task_name,
+                queue=record.queue,
+                priority=record.priority,
+                args=record.args,
+                kwargs=record.kwargs,
+                tags=record.tags,
+                retry=attempts_left,
+                attempt=record.attempt + 1,
+                retry_parent_uuid=record.pk,
+                parent_uuid=record.parent_uuid,
+                created_at=now,
+                updated_at=now,
+                eta=now + timedelta(seconds=delay),
+            )
+            self.notifier.send_on_commit(notifiers.ENQUEUED, record.queue)
+        return child_uuid
+
+    def add_progress(self, record: TaskRecord, seq: int, value: Any) -> None:
+        from .models import TaskProgress
+
+        TaskProgress.objects.using(self.using).create(task_id=record.pk, seq=seq, value=value)
+
+    def _forget_progress(self, uuids: list[Any]) -> None:
+        # A task going back to the queue starts over: its next run numbers its
+        # progress items from 1 again.
+        from .models import TaskProgress
+
+        TaskProgress.objects.using(self.using).filter(task_id__in=uuids).delete()
+
+    def renew_leases(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> None:
+        """Extend the leases of the tasks this worker is still running."""
+        from .models import TaskRecord
+
+        if uuids:
+            TaskRecord.objects.using(self.using).filter(
+                pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id
+            ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.LEASE_TIMEOUT))
+
+    def release(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> int:
+        """Put tasks this worker gives up (shutdown) back in the queue, untouched."""
+        from .models import TaskRecord
+
+        if not uuids:
+            return 0
+        with transaction.atomic(using=self.using):
+            count = (
+                TaskRecord.objects.using(self.using)
+                .filter(pk__in=uuids, status=TaskStatus.PROCESS, worker_id=worker_id)
+                .update(**_back_to_queue())
+            )
+            self._forget_progress(uuids)
+            if count:
+                self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
+        return count
+
+    def rescue(self, batch: int = 100) -> tuple[int, int]:
+        """Requeue tasks whose lease expired; poison pills end ``error``. Return (requeued, failed)."""
+        from .models import TaskRecord
+
+        manager = TaskRecord.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            expired = list(
+                manager.lease_expired().select_for_update(skip_locked=True).values_list("pk", "rescues")[:batch]
+            )
+            poison = [pk for pk, rescues in expired if rescues >= settings.MAX_RESCUES]
+            again = [pk for pk, rescues in expired if rescues < settings.MAX_RESCUES]
+            now = timezone.now()
+            if poison:
+                manager.filter(pk__in=poison).update(
+                    status=TaskStatus.ERROR,
+                    traceback=(
+                        f"qtasks_django.exceptions.WorkerLost: the worker running this task was lost "
+                        f"{settings.MAX_RESCUES + 1} times; it is not run again"
+                    ),
+                    finished_at=now,
+                    updated_at=now,
+                    lease_token=None,
+                    lease_expires_at=None,
+                )
+                for pk in poison:
+                    self.notifier.send_on_commit(notifiers.FINISHED, str(pk))
+            if again:
+                manager.filter(pk__in=again).update(rescues=F("rescues") + 1, **_back_to_queue())
+                self._forget_progress(again)
+                self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
+        return len(again), len(poison)
+
+
+def _back_to_queue() -> dict[str, Any]:
+    return {
+        "status": TaskStatus.NEW,
+        "worker_id": "",
+        "lease_token": None,
+        "lease_expires_at": None,
+        "started_at": None,
+        "updated_at": timezone.now(),
+    }
