@@ -109,19 +109,20 @@ class TaskContext:
         if self.is_async:
             return self.asleep(seconds)
         if self.stop_event.wait(seconds):
-            self._stopped()
+            self.raise_stopped()
         return None
 
     async def asleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             if self.stop_event.is_set():
-                self._stopped()
+                self.raise_stopped()
             await asyncio.sleep(min(remaining, 0.05))
         if self.stop_event.is_set():
-            self._stopped()
+            self.raise_stopped()
 
-    def _stopped(self) -> None:
+    def raise_stopped(self) -> None:
+        """Raise the ``TaskCancelError`` that ends a task asked to stop."""
         raise TaskCancelError(self.stop_reason or f"{self.task_name}: stopped by the worker")
 
     def cancel(self, reason: str = "") -> None:

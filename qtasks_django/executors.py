@@ -97,6 +97,8 @@ class BaseTaskExecutor:
         if problem:
             raise ResultNotSerializable(f"{problem}; a generate_handler must return JSON values")
         await self.run.save_progress(output)
+        if self.run.ctx.stop_event.is_set():  # a cancel (or shutdown) asked for: stop at this step
+            self.run.ctx.raise_stopped()
         return output
 
     def handle_plugin_error(self, exc: TaskPluginTriggerError) -> Any:
@@ -116,7 +118,9 @@ class BaseTaskExecutor:
             raise ResultNotSerializable(f"{problem}; return JSON values or give the task a decode=")
         return result
 
-    def retry_decision(self, exc: BaseException, *, attempts_left: int | None, attempt: int) -> RetryDecision | None:
+    def retry_decision(
+        self, exc: BaseException, *, attempts_left: int | None, attempt: int
+    ) -> RetryDecision | None:
         """Return whether and when to run again after ``exc`` (see ``retry.decide``)."""
         return decide(
             exc,
@@ -143,7 +147,9 @@ class TaskExecutor(BaseTaskExecutor):
 
 
 def _is_async_callable(func: Any) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__ if callable(func) else None)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        type(func).__call__ if callable(func) else None
+    )
 
 
 def _sync_step(generator: Any, value: Any) -> tuple[bool, Any]:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import traceback as traceback_lib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
 
+from . import signals
 from .conf import settings
 from .context import current_task_uuid
 from .exceptions import TaskCancelError, TaskTimeoutError
@@ -20,6 +19,9 @@ from .executors import BaseTaskExecutor
 from .retry import RetryDecision
 from .runs import TaskRun
 from .status import TaskStatus
+
+if TYPE_CHECKING:
+    from .children import TaskProcesses
 
 logger = logging.getLogger("qtasks_django.worker")
 
@@ -35,44 +37,60 @@ class Outcome:
     retry: RetryDecision | None = None
 
 
-async def process(run: TaskRun) -> Outcome:
-    """Run the task under its ``max_time`` and record the outcome; never raises for task errors."""
+async def process(run: TaskRun, processes: TaskProcesses | None = None) -> Outcome:
+    """Run the task under its limits and record the outcome; never raises for task errors.
+
+    Sync tasks run in a child of ``processes`` when given, so that a limit can kill them.
+    """
     started = time.monotonic()
-    executor_cls = run.schema.executor or import_string(settings.DEFAULT_EXECUTOR)
-    executor: BaseTaskExecutor = executor_cls(task_func=run.schema, run=run)
     token = current_task_uuid.set(run.uuid)
     try:
-        async with _time_limit(run.schema.max_time, run):
-            returning = await executor.execute()
-        outcome = Outcome(status=TaskStatus.SUCCESS, returning=returning)
-    except TaskCancelError as exc:
-        outcome = Outcome(status=TaskStatus.CANCEL, cancel_reason=exc.reason or str(exc))
-    except asyncio.CancelledError:
-        run.stop("worker shut down")
-        raise  # a forced shutdown: the task goes back to the queue, nothing is written
-    except BaseException as exc:
-        outcome = _failure(run, executor, exc)
+        outcome = await _limited(run, processes)
     finally:
         current_task_uuid.reset(token)
+    if run.released:
+        return outcome  # shutdown gave it back to the queue: it runs again elsewhere
     await run.run_sync(_retrying_db_errors, record_outcome, run, outcome)
     _log(run, outcome, time.monotonic() - started)
     return outcome
 
 
-@contextlib.asynccontextmanager
-async def _time_limit(max_time: float | None, run: TaskRun) -> AsyncIterator[None]:
-    """Cancel the run at ``max_time``; a sync function's thread is told to stop and its result discarded."""
-    if max_time is None:
-        yield
-        return
+async def run_to_outcome(run: TaskRun) -> Outcome:
+    """Execute the task and classify how it ended (in the worker or in a task process)."""
+    executor_cls = run.schema.executor or import_string(settings.DEFAULT_EXECUTOR)
+    executor: BaseTaskExecutor = executor_cls(task_func=run.schema, run=run)
     try:
-        async with asyncio.timeout(max_time) as scope:
-            yield
+        returning = await executor.execute()
+    except TaskCancelError as exc:
+        return Outcome(status=TaskStatus.CANCEL, cancel_reason=exc.reason or str(exc))
+    except asyncio.CancelledError:
+        raise  # a limit or a forced shutdown: decided by the caller
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt end only this task
+        return _failure(run, executor, exc)
+    return Outcome(status=TaskStatus.SUCCESS, returning=returning)
+
+
+async def _limited(run: TaskRun, processes: TaskProcesses | None) -> Outcome:
+    """Run under ``max_time`` (and a forced cancel, which moves the deadline to now)."""
+    max_time = run.schema.max_time
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(None if max_time is None else loop.time() + max_time) as scope:
+            run.limit = scope
+            if processes is not None and not run.schema.runs_async:
+                return await processes.execute(run)
+            return await run_to_outcome(run)
     except TimeoutError:
-        if not scope.expired():
-            raise  # the task's own TimeoutError
-        run.stop(f"max_time of {max_time}s exceeded")
-        raise TaskTimeoutError(f"Time limit exceeded for task {run.schema.name}: {max_time} seconds") from None
+        if run.forced_reason:
+            return Outcome(status=TaskStatus.CANCEL, cancel_reason=run.forced_reason)
+        run.stop(f"max_time of {max_time}s exceeded")  # an abandoned thread's ctx.sleep ends at once
+        error = TaskTimeoutError(f"Time limit exceeded for task {run.schema.name}: {max_time} seconds")
+        return Outcome(status=TaskStatus.ERROR, traceback="".join(traceback_lib.format_exception(error)))
+    except asyncio.CancelledError:
+        run.stop("worker shut down")
+        raise  # a forced shutdown: the task goes back to the queue, nothing is written
+    finally:
+        run.limit = None
 
 
 def _failure(run: TaskRun, executor: BaseTaskExecutor, exc: BaseException) -> Outcome:
@@ -95,6 +113,8 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             logs=logs,
         )
         written = child is not None
+        if written and signals.task_retried.has_listeners():
+            _send(signals.task_retried, run, retry_uuid=child, traceback=outcome.traceback)
     else:
         written = run.queue.finish(
             run.record,
@@ -104,6 +124,14 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             traceback=outcome.traceback,
             cancel_reason=outcome.cancel_reason,
         )
+        if written and signals.task_finished.has_listeners():
+            _send(
+                signals.task_finished,
+                run,
+                status=outcome.status,
+                returning=outcome.returning,
+                traceback=outcome.traceback,
+            )
     if not written:
         logger.warning(
             "task=%s uuid=%s lost its lease (rescued elsewhere or released); outcome %s discarded",
@@ -112,6 +140,13 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             outcome.status,
         )
     return written
+
+
+def _send(signal: Any, run: TaskRun, **kwargs: Any) -> None:
+    # A receiver's bug is logged; it must not fail the task or the worker.
+    for receiver, result in signal.send_robust(sender=run.schema.name, uuid=run.uuid, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("signal receiver %r failed for task %s", receiver, run.uuid, exc_info=result)
 
 
 def _retrying_db_errors(func: Any, *args: Any, attempts: int = 8) -> Any:

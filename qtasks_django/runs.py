@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ from .context import TaskContext
 from .exceptions import QTasksError
 
 if TYPE_CHECKING:
+    from .children import TaskProcess
     from .models import TaskRecord
     from .queue import DatabaseQueue
     from .schemas import TaskExecSchema
@@ -30,7 +32,7 @@ class TaskRun:
         schema: TaskExecSchema,
         task: BaseTask,
         queue: DatabaseQueue,
-        slots: SlotThreads,
+        slots: SlotThreads | None,
         components: dict[str, Any],
     ) -> None:
         self.record = record
@@ -53,13 +55,22 @@ class TaskRun:
         )
         self.echo_object = task.for_run(self.ctx) if schema.echo else None
         self._progress_seq = 0
+        self.child: TaskProcess | None = None  # set while a child process runs it
+        self.limit: asyncio.Timeout | None = None  # the max_time scope, moved up to force a stop
+        self.forced_reason = ""
+        self.released = False  # given back to the queue at shutdown: its outcome is not written
 
     @property
     def uuid(self) -> Any:
         return self.record.uuid
 
     async def run_sync(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``func`` in a slot thread, keeping context variables (the current task)."""
+        """Run ``func`` in a slot thread, keeping context variables (the current task).
+
+        Without slots (inside a task's child process) it runs right here.
+        """
+        if self.slots is None:
+            return func(*args, **kwargs)
         return await self.slots.run(func, *args, **kwargs)
 
     async def save_progress(self, value: Any) -> None:
@@ -67,6 +78,15 @@ class TaskRun:
         await self.run_sync(self.queue.add_progress, self.record, self._progress_seq, value)
 
     def stop(self, reason: str) -> None:
-        """Ask the task to stop: ``ctx.sleep`` raises at once from now on."""
+        """Ask the task to stop: ``ctx.sleep`` and the next progress step raise from now on."""
         self.ctx.stop_reason = reason
         self.ctx.stop_event.set()
+        child = self.child
+        if child is not None:
+            child.send("stop", self.uuid, reason)
+
+    def force(self, reason: str) -> None:
+        """Stop the task now, whatever it is doing (call on the event loop); it ends ``cancel``."""
+        self.forced_reason = reason
+        if self.limit is not None and not self.limit.expired():
+            self.limit.reschedule(asyncio.get_running_loop().time())

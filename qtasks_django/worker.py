@@ -19,8 +19,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, InterfaceError, close_old_connections, connections
+from django.utils import timezone
 
-from . import notifiers
+from . import notifiers, signals
+from .children import TaskProcesses
 from .conf import settings
 from .processing import Outcome, process, record_outcome
 from .registration import persist_registered_tasks
@@ -72,6 +74,18 @@ class Worker:
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="qtasks-loop", daemon=True)
         self._due: dict[str, float] = {}
+        self._cancel_check = threading.Event()  # a cancel notification arrived
+        self._cancels: dict[uuid_lib.UUID, float] = {}  # uuid → when the grace period ends
+        self._next_eta: float | None = None  # monotonic time the next delayed task is due
+        self._processes = (
+            TaskProcesses(
+                concurrency, app=app, components=self._components(), max_tasks=settings.CHILD_MAX_TASKS
+            )
+            if settings.SYNC_POOL == "process" and any(not s.runs_async for s in app.tasks.values())
+            else None
+        )
+        if self._processes is not None:
+            self._processes.on_change = self.wakeup.set
 
     @property
     def tasks(self) -> Any:
@@ -82,10 +96,14 @@ class Worker:
 
     def run(self) -> None:
         """Serve until ``stop()`` (or, with ``burst``, until nothing is left); then shut down."""
+        if self._processes is not None:
+            self._processes.replenish()  # before any thread starts: the cleanest fork
         self._loop_thread.start()
         self._register()
-        listener = self.notifier.listen([notifiers.ENQUEUED])
-        wake_thread = threading.Thread(target=self._listen, args=(listener,), name="qtasks-listen", daemon=True)
+        listener = self.notifier.listen([notifiers.ENQUEUED, notifiers.CANCEL])
+        wake_thread = threading.Thread(
+            target=self._listen, args=(listener,), name="qtasks-listen", daemon=True
+        )
         wake_thread.start()
         try:
             while not self.stopping.is_set():
@@ -93,7 +111,7 @@ class Worker:
                 if self.burst and not claimed and not self.running and not self._has_ready():
                     break
                 if not claimed or len(self.running) >= self.concurrency:
-                    self.wakeup.wait(self.poll_interval)
+                    self.wakeup.wait(self._idle_wait())
                     self.wakeup.clear()
         finally:
             self.stopping.set()  # also ends the listener thread after a burst run
@@ -111,13 +129,35 @@ class Worker:
     def _iteration(self) -> int:
         self._periodic("heartbeat", settings.HEARTBEAT_INTERVAL, self._heartbeat)
         self._periodic("rescue", settings.RESCUE_INTERVAL, self._rescue)
+        if self._processes is not None:
+            self._processes.replenish()
+        if self.running:
+            if self._cancel_check.is_set():
+                self._cancel_check.clear()
+                self._due["cancels"] = 0.0
+            self._periodic("cancels", self.poll_interval, self._check_cancels)
+            self._force_overdue_cancels()
         free = self.concurrency - len(self.running)
         if free <= 0:
             return 0
         records = self.queue.claim(self.id, self.queues, free)
         for record in records:
             self._start(record)
+        if len(records) < free:
+            due = self.queue.next_eta(self.queues)
+            self._next_eta = (
+                None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
+            )
         return len(records)
+
+    def _idle_wait(self) -> float:
+        """Sleep until the next poll, the next delayed task or the next cancel deadline."""
+        wait = self.poll_interval
+        now = time.monotonic()
+        for due in (self._next_eta, *self._cancels.values()):
+            if due is not None:
+                wait = min(wait, max(0.0, due - now))
+        return wait
 
     def _periodic(self, name: str, interval: float, func: Callable[[], None]) -> None:
         now = time.monotonic()
@@ -156,6 +196,10 @@ class Worker:
         except Exception as exc:  # a malformed row ends in error; the worker goes on
             self._fail_row(record, f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
             return
+        if signals.task_started.has_listeners():
+            signals.task_started.send_robust(
+                sender=record.task_name, uuid=record.uuid, attempt=record.attempt, worker_id=self.id
+            )
         future = asyncio.run_coroutine_threadsafe(self._process(run), self._loop)
         with self._lock:
             self.running[record.uuid] = (run, future)
@@ -163,7 +207,7 @@ class Worker:
 
     async def _process(self, run: TaskRun) -> None:
         try:
-            await process(run)
+            await process(run, self._processes)
             self.processed += 1
         except asyncio.CancelledError:
             raise
@@ -175,7 +219,41 @@ class Worker:
     def _done(self, key: uuid_lib.UUID) -> None:
         with self._lock:
             self.running.pop(key, None)
+            self._cancels.pop(key, None)
         self.wakeup.set()
+
+    # -- cancels ----------------------------------------------------------------------
+
+    def _check_cancels(self) -> None:
+        """Ask each running task someone cancelled to stop; force it after the grace period."""
+        with self._lock:
+            uuids = [key for key in self.running if key not in self._cancels]
+        for key, reason in self.queue.cancel_requests(uuids).items():
+            with self._lock:
+                entry = self.running.get(key)
+                if entry is None:
+                    continue
+                self._cancels[key] = time.monotonic() + settings.CANCEL_GRACE
+            logger.info("task=%s uuid=%s cancel requested: %s", entry[0].schema.name, key, reason)
+            entry[0].stop(reason)
+
+    def _force_overdue_cancels(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            overdue = [
+                self.running[key][0]
+                for key, due in self._cancels.items()
+                if due <= now and key in self.running
+            ]
+        for run in overdue:
+            if not run.forced_reason:
+                logger.warning(
+                    "task=%s uuid=%s did not stop within %.1fs of its cancel: stopping it",
+                    run.schema.name,
+                    run.uuid,
+                    settings.CANCEL_GRACE,
+                )
+                self._loop.call_soon_threadsafe(run.force, run.ctx.stop_reason or "cancelled")
 
     def _fail_unknown(self, record: TaskRecord) -> None:
         known = ", ".join(sorted(self.app.tasks)) or "none"
@@ -234,14 +312,21 @@ class Worker:
 
     def _listen(self, listener: notifiers.BaseListener) -> None:
         while not self.stopping.is_set():
-            if listener.wait(self.poll_interval):
+            received = listener.wait(self.poll_interval)
+            if any(channel == notifiers.CANCEL for channel, _ in received):
+                self._cancel_check.set()
+            if received:
                 self.wakeup.set()
 
     # -- shutdown ---------------------------------------------------------------
 
     def _shutdown(self) -> None:
         if self.running:
-            logger.info("stopping: waiting up to %.0fs for %d running task(s)", self.shutdown_timeout, len(self.running))
+            logger.info(
+                "stopping: waiting up to %.0fs for %d running task(s)",
+                self.shutdown_timeout,
+                len(self.running),
+            )
         deadline = time.monotonic() + self.shutdown_timeout
         while self.running and not self.force.is_set() and time.monotonic() < deadline:
             self.wakeup.wait(0.1)
@@ -252,6 +337,8 @@ class Worker:
         self._loop_thread.join(timeout=5)
         if not self._loop.is_running():
             self._loop.close()
+        if self._processes is not None:
+            self._processes.close()
         self._slots.close()
 
     def _release_leftovers(self) -> None:
@@ -260,6 +347,7 @@ class Worker:
         if not leftovers:
             return
         for run, future in leftovers:
+            run.released = True
             run.stop("worker shut down")
             future.cancel()
         released = self._guarded(lambda: self.queue.release(self.id, [run.uuid for run, _ in leftovers]), 0)

@@ -105,13 +105,21 @@ class WorkerQueue:
                 .update(finished_at=now, updated_at=now, lease_token=None, lease_expires_at=None, **fields)
             )
             if updated and logs:
-                TaskLog.objects.using(self.using).bulk_create(TaskLog(task_id=record.pk, **line) for line in logs)
+                TaskLog.objects.using(self.using).bulk_create(
+                    TaskLog(task_id=record.pk, **line) for line in logs
+                )
             if updated:
                 self.notifier.send_on_commit(notifiers.FINISHED, str(record.pk))
         return bool(updated)
 
     def retry(
-        self, record: TaskRecord, *, delay: float, attempts_left: int, traceback: str, logs: list[dict[str, Any]]
+        self,
+        record: TaskRecord,
+        *,
+        delay: float,
+        attempts_left: int,
+        traceback: str,
+        logs: list[dict[str, Any]],
     ) -> uuid_lib.UUID | None:
         """Mark the failed attempt ``retry`` and enqueue its successor; return the child's uuid."""
         from .models import TaskRecord
@@ -154,6 +162,28 @@ class WorkerQueue:
 
         TaskProgress.objects.using(self.using).filter(task_id__in=uuids).delete()
 
+    def cancel_requests(self, uuids: list[uuid_lib.UUID]) -> dict[uuid_lib.UUID, str]:
+        """Return uuid → reason for the running tasks among ``uuids`` that someone asked to cancel."""
+        from .models import TaskRecord
+
+        if not uuids:
+            return {}
+        rows = TaskRecord.objects.using(self.using).filter(
+            pk__in=uuids, status=TaskStatus.PROCESS, cancel_requested_at__isnull=False
+        )
+        return {pk: reason or "cancelled" for pk, reason in rows.values_list("pk", "cancel_reason")}
+
+    def next_eta(self, queues: list[str] | None) -> Any:
+        """Return when the next delayed task becomes ready, or ``None`` if none waits."""
+        from django.db.models import Min
+
+        from .models import TaskRecord
+
+        waiting = TaskRecord.objects.using(self.using).filter(status=TaskStatus.NEW, eta__gt=timezone.now())
+        if queues:
+            waiting = waiting.filter(queue__in=queues)
+        return waiting.aggregate(next=Min("eta"))["next"]
+
     def renew_leases(self, worker_id: str, uuids: list[uuid_lib.UUID]) -> None:
         """Extend the leases of the tasks this worker is still running."""
         from .models import TaskRecord
@@ -187,7 +217,9 @@ class WorkerQueue:
         manager = TaskRecord.objects.using(self.using)
         with transaction.atomic(using=self.using):
             expired = list(
-                manager.lease_expired().select_for_update(skip_locked=True).values_list("pk", "rescues")[:batch]
+                manager.lease_expired()
+                .select_for_update(skip_locked=True)
+                .values_list("pk", "rescues")[:batch]
             )
             poison = [pk for pk, rescues in expired if rescues >= settings.MAX_RESCUES]
             again = [pk for pk, rescues in expired if rescues < settings.MAX_RESCUES]

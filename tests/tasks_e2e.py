@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -46,9 +47,13 @@ def e2e_in_queue_b(x):
 
 
 @app.task
-def e2e_kills_its_worker():
-    """A poison pill: SIGKILL the worker process running it (only in an e2e worker subprocess)."""
+async def e2e_kills_its_worker():
+    """A poison pill: SIGKILL the worker process running it (only in an e2e worker subprocess).
+
+    Async, because async tasks run in the worker process itself; a sync task runs in a
+    child process, whose death ends only that task.
+    """
     if os.environ.get(KILL_SWITCH) != "1":
         raise RuntimeError(f"e2e_kills_its_worker runs only in a worker started with {KILL_SWITCH}=1")
     os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(30)  # SIGKILL is not delivered synchronously
+    await asyncio.sleep(30)  # SIGKILL is not delivered synchronously

@@ -12,7 +12,7 @@ from django.utils import timezone
 from qtasks_django import app
 from qtasks_django.conf import settings as qtasks_settings
 from qtasks_django.models import TaskRecord
-from tests.tasks import add, e2e_kills_its_worker, e2e_long_first_run, sleeper
+from tests.tasks import add, e2e_long_first_run, sleeper
 
 from .conftest import wait_for
 
@@ -104,7 +104,8 @@ def test_sigkilled_worker_task_is_rescued_and_rerun_by_another_worker(start_work
     wait_for(lambda: _status(task) == "success", timeout=30, what="the rescued task to be rerun")
 
     rerun = TaskRecord.objects.get(pk=task.uuid)
-    assert rerun.returning == f"rerun after pid {first.pid}"
+    # The first run's pid (a task process of the first worker) was left in the marker.
+    assert rerun.returning == f"rerun after pid {marker.read_text()}"
     assert (rerun.rescues, rerun.attempt, rerun.worker_id) == (1, 1, second.id)
     assert "rescued tasks of lost workers: requeued=1 failed=0" in second.stderr()
     second.send(signal.SIGTERM)
@@ -112,7 +113,7 @@ def test_sigkilled_worker_task_is_rescued_and_rerun_by_another_worker(start_work
 
 
 def test_task_that_keeps_killing_its_worker_ends_error_and_others_keep_flowing(start_worker):
-    poison = e2e_kills_its_worker.add_task()
+    poison = app.add_task("e2e_kills_its_worker")  # async: it runs in the worker process itself
     other = add.add_task(20, 22)  # same priority, enqueued later: waits behind the poison pill
 
     runs = qtasks_settings.MAX_RESCUES + 1

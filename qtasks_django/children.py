@@ -1,0 +1,334 @@
+"""Child processes that run sync tasks, one task at a time each.
+
+A sync function cannot be stopped from outside its thread: ``while True: pass``
+ignores every request. Run in a forked child, it can be: past ``max_time`` or a
+cancel's grace period the worker kills the child and starts a fresh one. A task
+that calls ``os._exit`` or crashes the interpreter ends only itself. Children
+are forked from the worker's main thread (never from the event loop), die with
+it (``PR_SET_PDEATHSIG``), and are replaced after ``CHILD_MAX_TASKS`` tasks so
+memory stays flat.
+
+Messages (pickled over a socket pair): the worker sends ``("run", record)`` and
+``("stop", uuid, reason)``; the child answers ``("done", outcome, log_lines)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import queue as queue_lib
+import signal
+import threading
+import time
+import traceback as traceback_lib
+import warnings
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from .status import TaskStatus
+
+if TYPE_CHECKING:
+    from .models import TaskRecord
+    from .processing import Outcome
+    from .registry import QueueTasks
+    from .runs import TaskRun
+
+logger = logging.getLogger("qtasks_django.worker")
+_PR_SET_PDEATHSIG = 1
+
+
+class TaskProcess:
+    """The worker's handle on one child: its pid, its end of the pipe, its task count."""
+
+    def __init__(self, pid: int, conn: Connection) -> None:
+        self.pid = pid
+        self.conn = conn
+        self.tasks_done = 0
+        self._send_lock = threading.Lock()  # the claim loop (stop) and the event loop (run) both send
+
+    def send(self, *message: Any) -> bool:
+        """Send a message; return False if the child is gone."""
+        try:
+            with self._send_lock:
+                self.conn.send(message)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def reap(self, timeout: float = 5.0) -> str:
+        """Wait for the child to exit; return how it ended, for a traceback."""
+        self.conn.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return "exited"
+            if pid:
+                code = os.waitstatus_to_exitcode(status)
+                return (
+                    f"killed by signal {signal.Signals(-code).name}"
+                    if code < 0
+                    else f"exited with code {code}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                deadline = time.monotonic() + timeout
+            time.sleep(0.005)
+
+
+class TaskProcesses:
+    """A pool of ``size`` children; ``execute`` runs one sync task in an idle one."""
+
+    def __init__(self, size: int, *, app: QueueTasks, components: dict[str, Any], max_tasks: int) -> None:
+        self.size = size
+        self.app = app
+        self.components = components
+        self.max_tasks = max_tasks
+        self._lock = threading.Lock()
+        self._children: dict[int, TaskProcess] = {}
+        self._idle: list[TaskProcess] = []
+        self.on_change: Any = None  # called when a child is gone (the worker then replenishes)
+
+    # -- the worker's main thread ------------------------------------------------
+
+    def replenish(self) -> None:
+        """Fork children until there are ``size``. Call from the main thread only."""
+        while len(self._children) < self.size:
+            self._fork()
+
+    def _fork(self) -> None:
+        ours, theirs = Pipe()
+        with self._lock:
+            inherited = [child.conn for child in self._children.values()]
+        with warnings.catch_warnings():
+            # Forked from the main thread, and the child only ever uses what it
+            # creates itself, so the other threads' state does not matter there.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child
+            status = 1
+            try:
+                ours.close()
+                for conn in inherited:
+                    conn.close()
+                _child_main(theirs, self.app, self.components, parent=os.getppid())
+                status = 0
+            finally:
+                os._exit(status)
+        theirs.close()
+        child = TaskProcess(pid, ours)
+        with self._lock:
+            self._children[pid] = child
+            self._idle.append(child)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End every child: idle ones exit when their pipe closes, the rest are killed."""
+        with self._lock:
+            children, self._children, self._idle = list(self._children.values()), {}, []
+        for child in children:
+            child.conn.close()
+        deadline = time.monotonic() + timeout
+        for child in children:
+            child.reap(max(0.05, deadline - time.monotonic()))
+
+    # -- the event loop ------------------------------------------------------------
+
+    async def execute(self, run: TaskRun) -> Outcome:
+        """Run ``run`` in a child and return its outcome; a cancel here kills the child."""
+        from .processing import Outcome
+
+        child = await self._acquire()
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        fd = child.conn.fileno()
+
+        def readable() -> None:
+            try:
+                message = child.conn.recv()
+            except (EOFError, OSError):
+                message = None
+            if not reply.done():
+                reply.set_result(message)
+
+        loop.add_reader(fd, readable)
+        run.child = child
+        try:
+            if not child.send("run", run.record):
+                reply.set_result(None)
+            message = await reply
+        except BaseException:  # max_time, a forced cancel or a forced shutdown
+            child.kill()
+            self._discard(child)
+            raise
+        finally:
+            loop.remove_reader(fd)
+            run.child = None
+        if message is None:
+            how = self._discard(child)
+            return Outcome(
+                status=TaskStatus.ERROR,
+                traceback=(
+                    f"qtasks_django.exceptions.TaskProcessDied: the process running task {run.schema.name} "
+                    f"{how} (os._exit, a crash or the OOM killer); only this task is affected"
+                ),
+            )
+        _, outcome, log_lines = message
+        run.ctx.log_lines.extend(log_lines)
+        self._give_back(child)
+        return outcome
+
+    async def _acquire(self) -> TaskProcess:
+        while True:
+            with self._lock:
+                if self._idle:
+                    return self._idle.pop()
+            if self.on_change:
+                self.on_change()  # a child is missing: the main thread forks one
+            await asyncio.sleep(0.002)
+
+    def _give_back(self, child: TaskProcess) -> None:
+        child.tasks_done += 1
+        if self.max_tasks and child.tasks_done >= self.max_tasks:
+            self._discard(child)  # its pipe closes: it exits; a fresh one replaces it
+            return
+        with self._lock:
+            if child.pid in self._children:
+                self._idle.append(child)
+
+    def _discard(self, child: TaskProcess) -> str:
+        with self._lock:
+            self._children.pop(child.pid, None)
+        how = child.reap()
+        if self.on_change:
+            self.on_change()
+        return how
+
+
+# -- inside the child ------------------------------------------------------------------
+
+
+def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
+    """Serve ``run`` messages until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with(parent)
+    _forget_inherited_connections()
+    # The child drives the executor with an event loop of its own, but runs one sync
+    # task at a time in this one thread: Django's guard against sharing a connection
+    # between coroutines has nothing to guard here, and would refuse the task's ORM calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    jobs: queue_lib.Queue[TaskRecord | None] = queue_lib.Queue()
+    stops: dict[Any, str] = {}
+    current: list[TaskRun] = []
+    threading.Thread(target=_read, args=(conn, jobs, stops, current), daemon=True).start()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        while (record := jobs.get()) is not None:
+            outcome, log_lines = _run_one(loop, app, components, record, stops, current)
+            conn.send(("done", outcome, log_lines))
+    except OSError:
+        pass  # the worker is gone
+    finally:
+        from django.db import connections
+
+        connections.close_all()  # end our own sessions cleanly (the inherited ones stay untouched)
+
+
+def _read(conn: Connection, jobs: Any, stops: dict[Any, str], current: list[TaskRun]) -> None:
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            jobs.put(None)
+            return
+        if message[0] == "run":
+            jobs.put(message[1])
+        elif message[0] == "stop":
+            _, uuid, reason = message
+            stops[uuid] = reason
+            for run in list(current):
+                if run.uuid == uuid:
+                    run.stop(reason)
+
+
+def _run_one(
+    loop: asyncio.AbstractEventLoop,
+    app: QueueTasks,
+    components: dict[str, Any],
+    record: TaskRecord,
+    stops: dict[Any, str],
+    current: list[TaskRun],
+) -> tuple[Outcome, list[dict[str, Any]]]:
+    from django.db import close_old_connections
+
+    from .context import current_task_uuid
+    from .processing import Outcome, run_to_outcome
+    from .runs import TaskRun
+    from .task import SyncTask
+
+    token = current_task_uuid.set(record.uuid)
+    run: TaskRun | None = None
+    try:
+        schema = app.tasks[record.task_name]
+        run = TaskRun(
+            record=record,
+            schema=schema,
+            task=SyncTask(schema, owner=app),
+            queue=app.queue,
+            slots=None,
+            components=components,
+        )
+        current.append(run)
+        if record.uuid in stops:
+            run.stop(stops.pop(record.uuid))
+        outcome = loop.run_until_complete(run_to_outcome(run))
+    except BaseException:
+        outcome = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
+    finally:
+        current_task_uuid.reset(token)
+        current.clear()
+        close_old_connections()
+    return outcome, run.ctx.log_lines if run else []
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when the worker dies, however it dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        logger.debug("PR_SET_PDEATHSIG unavailable; children rely on their pipe closing")
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os._exit(0)
+
+
+_INHERITED: list[Any] = []
+
+
+def _forget_inherited_connections() -> None:
+    """Drop the worker's database connections without touching their sockets.
+
+    The child must open its own connections; closing the inherited ones would
+    end the worker's sessions. They are kept referenced so they are never
+    finalised here (psycopg also checks the pid before finishing one).
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _INHERITED.append(conn.connection)
+            conn.connection = None
+        conn.in_atomic_block = False
+        conn.savepoint_ids = []
+        conn.needs_rollback = False
+        conn.run_on_commit = []
