@@ -20,6 +20,7 @@ import logging
 import os
 import queue as queue_lib
 import signal
+import socket
 import threading
 import time
 import traceback as traceback_lib
@@ -71,8 +72,10 @@ class TaskProcess:
         while True:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return "exited"
+            except ChildProcessError:  # the zygote's child: it reaps it, we only see it gone
+                if not _alive(self.pid):
+                    return "ended"
+                pid = 0
             if pid:
                 code = os.waitstatus_to_exitcode(status)
                 return (
@@ -98,41 +101,52 @@ class TaskProcesses:
         self._children: dict[int, TaskProcess] = {}
         self._idle: list[TaskProcess] = []
         self.on_change: Any = None  # called when a child is gone (the worker then replenishes)
+        self._zygote: TaskProcess | None = None
 
     # -- the worker's main thread ------------------------------------------------
 
-    def replenish(self) -> None:
-        """Fork children until there are ``size``. Call from the main thread only."""
-        while len(self._children) < self.size:
-            self._fork()
+    def start(self) -> None:
+        """Fork the zygote, then the first children. Call before the worker starts any thread.
 
-    def _fork(self) -> None:
-        ours, theirs = Pipe()
-        with self._lock:
-            inherited = [child.conn for child in self._children.values()]
-        with warnings.catch_warnings():
-            # Forked from the main thread, and the child only ever uses what it
-            # creates itself, so the other threads' state does not matter there.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # the child
+        Children are forked by the zygote, a process that never has a second thread:
+        forking the worker itself once its threads run could copy a lock one of them
+        holds (SQLite's, the resolver's) into a child that would wait on it forever.
+        """
+        ours, theirs = socket.socketpair()
+        pid = _fork_quietly()
+        if pid == 0:
             status = 1
             try:
                 ours.close()
-                for conn in inherited:
-                    conn.close()
-                _child_main(theirs, self.app, self.components, parent=os.getppid())
+                _zygote_main(theirs, self.app, self.components, parent=os.getppid())
                 status = 0
             finally:
                 os._exit(status)
         theirs.close()
-        child = TaskProcess(pid, ours)
-        with self._lock:
-            self._children[pid] = child
-            self._idle.append(child)
+        self._zygote = TaskProcess(pid, ours)  # type: ignore[arg-type]
+        self.replenish()
+
+    def replenish(self) -> None:
+        """Have the zygote fork children until there are ``size``. Call from the main thread only."""
+        while len(self._children) < self.size:
+            child = self._spawn()
+            with self._lock:
+                self._children[child.pid] = child
+                self._idle.append(child)
+
+    def _spawn(self) -> TaskProcess:
+        zygote = self._zygote
+        if zygote is None:
+            raise RuntimeError("TaskProcesses.start() was not called")
+        sock: socket.socket = zygote.conn  # type: ignore[assignment]
+        sock.sendall(b"f")
+        message, fds, _flags, _addr = socket.recv_fds(sock, 32, 1)
+        if not message or not fds:
+            raise RuntimeError("the task-process zygote is gone; restart the worker")
+        return TaskProcess(int(message), Connection(fds[0]))
 
     def close(self, timeout: float = 5.0) -> None:
-        """End every child: idle ones exit when their pipe closes, the rest are killed."""
+        """End every child (idle ones exit when their pipe closes, the rest are killed), then the zygote."""
         with self._lock:
             children, self._children, self._idle = list(self._children.values()), {}, []
         for child in children:
@@ -140,6 +154,9 @@ class TaskProcesses:
         deadline = time.monotonic() + timeout
         for child in children:
             child.reap(max(0.05, deadline - time.monotonic()))
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            zygote.reap(max(0.05, deadline - time.monotonic()))
 
     # -- the event loop ------------------------------------------------------------
 
@@ -214,7 +231,56 @@ class TaskProcesses:
         return how
 
 
-# -- inside the child ------------------------------------------------------------------
+def _fork_quietly() -> int:
+    with warnings.catch_warnings():
+        # The zygote is forked before the worker starts threads; Python warns on
+        # any fork in a process that has (or had, in tests) other threads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- inside the zygote and the children ---------------------------------------------------
+
+
+def _zygote_main(sock: socket.socket, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
+    """Fork a child for each request byte; send its pid and its end of the pipe back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
+    _die_with(parent)
+    _forget_inherited_connections()
+    while True:
+        try:
+            request = sock.recv(1)
+        except OSError:
+            return
+        if not request:
+            return  # the worker closed its end: shut down
+        ours, theirs = Pipe()
+        pid = _fork_quietly()
+        if pid == 0:
+            status = 1
+            try:
+                sock.close()
+                ours.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # tasks may run subprocesses
+                _child_main(theirs, app, components, parent=os.getppid())
+                status = 0
+            finally:
+                os._exit(status)
+        socket.send_fds(sock, [str(pid).encode()], [ours.fileno()])
+        ours.close()
+        theirs.close()
 
 
 def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:

@@ -53,5 +53,13 @@ class TaskTimeoutError(QTasksError, TimeoutError):
     """The task ran past its ``max_time``."""
 
 
+class LeaseLost(QTasksError):
+    """This run no longer holds its task (it was rescued elsewhere or released): it must stop writing."""
+
+
+class TaskProcessDied(QTasksError):
+    """The child process running a sync task exited before it answered (``os._exit``, a crash)."""
+
+
 class WorkerLost(QTasksError):
     """The worker running the task disappeared too many times (poison pill)."""

@@ -22,6 +22,7 @@ from .status import TaskStatus
 
 if TYPE_CHECKING:
     from .children import TaskProcesses
+    from .finishing import OutcomeWriter
 
 logger = logging.getLogger("qtasks_django.worker")
 
@@ -37,10 +38,13 @@ class Outcome:
     retry: RetryDecision | None = None
 
 
-async def process(run: TaskRun, processes: TaskProcesses | None = None) -> Outcome:
+async def process(
+    run: TaskRun, processes: TaskProcesses | None = None, writer: OutcomeWriter | None = None
+) -> Outcome:
     """Run the task under its limits and record the outcome; never raises for task errors.
 
-    Sync tasks run in a child of ``processes`` when given, so that a limit can kill them.
+    Sync tasks run in a child of ``processes`` when given, so that a limit can kill them;
+    ``writer`` batches the writes of outcomes.
     """
     started = time.monotonic()
     token = current_task_uuid.set(run.uuid)
@@ -50,7 +54,10 @@ async def process(run: TaskRun, processes: TaskProcesses | None = None) -> Outco
         current_task_uuid.reset(token)
     if run.released:
         return outcome  # shutdown gave it back to the queue: it runs again elsewhere
-    await run.run_sync(_retrying_db_errors, record_outcome, run, outcome)
+    if writer is not None:
+        await asyncio.wrap_future(writer.submit(run, outcome))
+    else:
+        await run.run_sync(_retrying_db_errors, record_outcome, run, outcome)
     _log(run, outcome, time.monotonic() - started)
     return outcome
 
@@ -124,22 +131,31 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             traceback=outcome.traceback,
             cancel_reason=outcome.cancel_reason,
         )
-        if written and signals.task_finished.has_listeners():
-            _send(
-                signals.task_finished,
-                run,
-                status=outcome.status,
-                returning=outcome.returning,
-                traceback=outcome.traceback,
-            )
+        if written:
+            send_finished(run, outcome)
     if not written:
-        logger.warning(
-            "task=%s uuid=%s lost its lease (rescued elsewhere or released); outcome %s discarded",
-            run.schema.name,
-            run.uuid,
-            outcome.status,
-        )
+        log_lost_lease(run, outcome)
     return written
+
+
+def send_finished(run: TaskRun, outcome: Outcome) -> None:
+    if signals.task_finished.has_listeners():
+        _send(
+            signals.task_finished,
+            run,
+            status=outcome.status,
+            returning=outcome.returning,
+            traceback=outcome.traceback,
+        )
+
+
+def log_lost_lease(run: TaskRun, outcome: Outcome) -> None:
+    logger.warning(
+        "task=%s uuid=%s lost its lease (rescued elsewhere or released); outcome %s discarded",
+        run.schema.name,
+        run.uuid,
+        outcome.status,
+    )
 
 
 def _send(signal: Any, run: TaskRun, **kwargs: Any) -> None:

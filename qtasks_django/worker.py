@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from django.db import DatabaseError, InterfaceError, close_old_connections, connections
 from django.utils import timezone
 
-from . import notifiers, signals
+from . import notifiers, presence, signals
+from .cancels import CancelWatch
 from .children import TaskProcesses
 from .conf import settings
+from .finishing import OutcomeWriter
 from .processing import Outcome, process, record_outcome
-from .registration import persist_registered_tasks
 from .runs import TaskRun
 from .slots import SlotThreads
 from .status import TaskStatus
@@ -39,7 +40,13 @@ logger = logging.getLogger("qtasks_django.worker")
 
 
 class Worker:
-    """Run tasks from ``queues`` with ``concurrency`` slots until stopped."""
+    """Run tasks from ``queues`` with ``concurrency`` slots until stopped.
+
+    ``sync_pool`` (default ``QTASKS["SYNC_POOL"]``) is where sync tasks run:
+    ``"process"`` forks task processes at ``run()``, which must then be called
+    before the host process starts other threads; a worker embedded in a threaded
+    process (a test, say) should use ``"thread"``.
+    """
 
     def __init__(
         self,
@@ -52,6 +59,7 @@ class Worker:
         burst: bool = False,
         worker_id: str | None = None,
         using: str = "default",
+        sync_pool: str | None = None,
     ) -> None:
         self.app = app
         self.queues = queues or None
@@ -71,17 +79,18 @@ class Worker:
         # Spare threads: a sync task past its max_time keeps its thread until it
         # returns, and must not starve the tasks that take its slot.
         self._slots = SlotThreads(2 * concurrency + 4)
+        self._writer: OutcomeWriter | None = None  # started with the worker
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="qtasks-loop", daemon=True)
         self._due: dict[str, float] = {}
-        self._cancel_check = threading.Event()  # a cancel notification arrived
-        self._cancels: dict[uuid_lib.UUID, float] = {}  # uuid → when the grace period ends
+        self.cancels = CancelWatch(self.queue, self._loop)
         self._next_eta: float | None = None  # monotonic time the next delayed task is due
         self._processes = (
             TaskProcesses(
                 concurrency, app=app, components=self._components(), max_tasks=settings.CHILD_MAX_TASKS
             )
-            if settings.SYNC_POOL == "process" and any(not s.runs_async for s in app.tasks.values())
+            if (sync_pool or settings.SYNC_POOL) == "process"
+            and any(not s.runs_async for s in app.tasks.values())
             else None
         )
         if self._processes is not None:
@@ -97,7 +106,8 @@ class Worker:
     def run(self) -> None:
         """Serve until ``stop()`` (or, with ``burst``, until nothing is left); then shut down."""
         if self._processes is not None:
-            self._processes.replenish()  # before any thread starts: the cleanest fork
+            self._processes.start()  # before any thread starts: the zygote must have none
+        self._writer = OutcomeWriter(self.queue.using)
         self._loop_thread.start()
         self._register()
         listener = self.notifier.listen([notifiers.ENQUEUED, notifiers.CANCEL])
@@ -132,11 +142,13 @@ class Worker:
         if self._processes is not None:
             self._processes.replenish()
         if self.running:
-            if self._cancel_check.is_set():
-                self._cancel_check.clear()
+            if self.cancels.hint.is_set():
+                self.cancels.hint.clear()
                 self._due["cancels"] = 0.0
-            self._periodic("cancels", self.poll_interval, self._check_cancels)
-            self._force_overdue_cancels()
+            with self._lock:
+                running = {key: run for key, (run, _) in self.running.items()}
+            self._periodic("cancels", self.poll_interval, lambda: self.cancels.check(running))
+            self.cancels.force_overdue(running)
         free = self.concurrency - len(self.running)
         if free <= 0:
             return 0
@@ -154,7 +166,7 @@ class Worker:
         """Sleep until the next poll, the next delayed task or the next cancel deadline."""
         wait = self.poll_interval
         now = time.monotonic()
-        for due in (self._next_eta, *self._cancels.values()):
+        for due in (self._next_eta, self.cancels.next_deadline()):
             if due is not None:
                 wait = min(wait, max(0.0, due - now))
         return wait
@@ -207,7 +219,7 @@ class Worker:
 
     async def _process(self, run: TaskRun) -> None:
         try:
-            await process(run, self._processes)
+            await process(run, self._processes, self._writer)
             self.processed += 1
         except asyncio.CancelledError:
             raise
@@ -219,41 +231,8 @@ class Worker:
     def _done(self, key: uuid_lib.UUID) -> None:
         with self._lock:
             self.running.pop(key, None)
-            self._cancels.pop(key, None)
+        self.cancels.forget(key)
         self.wakeup.set()
-
-    # -- cancels ----------------------------------------------------------------------
-
-    def _check_cancels(self) -> None:
-        """Ask each running task someone cancelled to stop; force it after the grace period."""
-        with self._lock:
-            uuids = [key for key in self.running if key not in self._cancels]
-        for key, reason in self.queue.cancel_requests(uuids).items():
-            with self._lock:
-                entry = self.running.get(key)
-                if entry is None:
-                    continue
-                self._cancels[key] = time.monotonic() + settings.CANCEL_GRACE
-            logger.info("task=%s uuid=%s cancel requested: %s", entry[0].schema.name, key, reason)
-            entry[0].stop(reason)
-
-    def _force_overdue_cancels(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            overdue = [
-                self.running[key][0]
-                for key, due in self._cancels.items()
-                if due <= now and key in self.running
-            ]
-        for run in overdue:
-            if not run.forced_reason:
-                logger.warning(
-                    "task=%s uuid=%s did not stop within %.1fs of its cancel: stopping it",
-                    run.schema.name,
-                    run.uuid,
-                    settings.CANCEL_GRACE,
-                )
-                self._loop.call_soon_threadsafe(run.force, run.ctx.stop_reason or "cancelled")
 
     def _fail_unknown(self, record: TaskRecord) -> None:
         known = ", ".join(sorted(self.app.tasks)) or "none"
@@ -273,32 +252,16 @@ class Worker:
     # -- liveness -------------------------------------------------------------------
 
     def _register(self) -> None:
-        from .models import WorkerRecord
-
-        def register() -> None:
-            WorkerRecord.objects.update_or_create(
-                id=self.id,
-                defaults={
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "queues": self.queues or ["*"],
-                    "concurrency": self.concurrency,
-                },
-            )
-            persist_registered_tasks(self.app, worker_id=self.id)
-
-        while self._guarded(register, default=False) is False and not self.stopping.is_set():
+        while (
+            self._guarded(lambda: presence.register(self), default=False) is False
+            and not self.stopping.is_set()
+        ):
             pass  # the database is down at start: keep trying until it is back or we are stopped
 
     def _heartbeat(self) -> None:
-        from django.utils import timezone
-
-        from .models import WorkerRecord
-
-        WorkerRecord.objects.filter(id=self.id).update(heartbeat_at=timezone.now())
         with self._lock:
             uuids = list(self.running)
-        self.queue.renew_leases(self.id, uuids)
+        presence.heartbeat(self, uuids)
 
     def _rescue(self) -> None:
         requeued, failed = self.queue.rescue()
@@ -314,7 +277,7 @@ class Worker:
         while not self.stopping.is_set():
             received = listener.wait(self.poll_interval)
             if any(channel == notifiers.CANCEL for channel, _ in received):
-                self._cancel_check.set()
+                self.cancels.hint.set()
             if received:
                 self.wakeup.set()
 
@@ -339,6 +302,8 @@ class Worker:
             self._loop.close()
         if self._processes is not None:
             self._processes.close()
+        if self._writer is not None:
+            self._writer.close()
         self._slots.close()
 
     def _release_leftovers(self) -> None:
@@ -354,11 +319,11 @@ class Worker:
         logger.warning("released %d unfinished task(s) back to the queue", released)
 
     def _mark_stopped(self) -> None:
-        from django.utils import timezone
+        self._guarded(lambda: presence.mark_stopped(self), None)
 
-        from .models import WorkerRecord
-
-        self._guarded(lambda: WorkerRecord.objects.filter(id=self.id).update(stopped_at=timezone.now()), None)
+    @property
+    def uses_task_processes(self) -> bool:
+        return self._processes is not None
 
     @property
     def has_stuck_threads(self) -> bool:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from . import notifiers
 from .conf import settings
+from .exceptions import LeaseLost
 from .status import TaskStatus
 
 if TYPE_CHECKING:
@@ -151,9 +152,40 @@ class WorkerQueue:
         return child_uuid
 
     def add_progress(self, record: TaskRecord, seq: int, value: Any) -> None:
-        from .models import TaskProgress
+        """Store a progress item, fenced like ``finish``: raise ``LeaseLost`` if the lease is gone.
 
-        TaskProgress.objects.using(self.using).create(task_id=record.pk, seq=seq, value=value)
+        One statement: the item is inserted only while this run still holds the task,
+        so a worker that was paused past its lease cannot write into the rerun.
+        """
+        from .models import TaskProgress, TaskRecord
+
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        progress, task = TaskProgress._meta, TaskRecord._meta
+        value_field = progress.get_field("value")
+        sql = (
+            f"INSERT INTO {quote(progress.db_table)} ({quote('task_id')}, {quote('seq')}, {quote('value')}, "
+            f"{quote('created_at')}) SELECT %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {quote(task.db_table)} "
+            f"WHERE {quote('uuid')} = %s AND {quote('status')} = %s AND {quote('lease_token')} = %s)"
+        )
+        uuid_field, token_field = task.get_field("uuid"), task.get_field("lease_token")
+        key = uuid_field.get_db_prep_value(record.pk, connection)
+        params = [
+            key,
+            seq,
+            value_field.get_db_prep_save(value, connection),
+            task.get_field("created_at").get_db_prep_value(timezone.now(), connection),
+            key,
+            TaskStatus.PROCESS,
+            token_field.get_db_prep_value(record.lease_token, connection),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if cursor.rowcount == 0:
+                raise LeaseLost(
+                    f"task {record.pk} is no longer held by this run (rescued elsewhere or released); "
+                    "progress item not written"
+                )
 
     def _forget_progress(self, uuids: list[Any]) -> None:
         # A task going back to the queue starts over: its next run numbers its

@@ -46,8 +46,17 @@ def background_worker(transactional_db: None) -> Iterator[Callable[..., Worker]]
     leftovers = WorkerLeftovers()
 
     def start(**options: Any) -> Worker:
+        # In a thread of pytest's process: no task processes (forking a threaded
+        # process is unsafe); run_worker and the e2e tier cover them.
         worker = Worker(
-            **{"app": app, "concurrency": 2, "poll_interval": 0.05, "shutdown_timeout": 2, **options}
+            **{
+                "app": app,
+                "concurrency": 2,
+                "poll_interval": 0.05,
+                "shutdown_timeout": 2,
+                "sync_pool": "thread",
+                **options,
+            }
         )
         leftovers.workers.append(worker)
         thread = threading.Thread(target=run_and_close, args=(worker,), name="it-worker", daemon=True)

@@ -55,14 +55,56 @@ class Command(BaseCommand):
     help = "Run a qtasks worker: claim tasks from the database and execute them."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--concurrency", "-c", type=positive_int, default=None, help="Tasks run at once (QTASKS['WORKER_CONCURRENCY']).")
-        parser.add_argument("--processes", "-P", type=positive_int, default=1, help="Worker processes, each with --concurrency slots (default 1).")
-        parser.add_argument("--queues", "-Q", type=queue_list, default=None, help="Comma-separated queues to serve (default: all).")
-        parser.add_argument("--shutdown-timeout", type=non_negative_float, default=None, help="Seconds running tasks get to finish on SIGTERM/SIGINT.")
-        parser.add_argument("--poll-interval", type=positive_float, default=None, help="Seconds between polls when no notification arrives.")
+        parser.add_argument(
+            "--concurrency",
+            "-c",
+            type=positive_int,
+            default=None,
+            help="Tasks run at once (QTASKS['WORKER_CONCURRENCY']).",
+        )
+        parser.add_argument(
+            "--processes",
+            "-P",
+            type=positive_int,
+            default=1,
+            help="Worker processes, each with --concurrency slots (default 1).",
+        )
+        parser.add_argument(
+            "--queues",
+            "-Q",
+            type=queue_list,
+            default=None,
+            help="Comma-separated queues to serve (default: all).",
+        )
+        parser.add_argument(
+            "--shutdown-timeout",
+            type=non_negative_float,
+            default=None,
+            help="Seconds running tasks get to finish on SIGTERM/SIGINT.",
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=positive_float,
+            default=None,
+            help="Seconds between polls when no notification arrives.",
+        )
         parser.add_argument("--burst", action="store_true", help="Exit once no task is ready or running.")
-        parser.add_argument("--worker-id", default=None, help="Worker id shown in the admin (default: host-pid-random).")
-        parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="Level of the qtasks_django loggers (default from --verbosity).")
+        parser.add_argument(
+            "--pool",
+            choices=["process", "thread"],
+            default=None,
+            help="Where sync tasks run: task processes (killable at max_time) or threads "
+            "(default: QTASKS['SYNC_POOL'], 'process').",
+        )
+        parser.add_argument(
+            "--worker-id", default=None, help="Worker id shown in the admin (default: host-pid-random)."
+        )
+        parser.add_argument(
+            "--log-level",
+            default=None,
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            help="Level of the qtasks_django loggers (default from --verbosity).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(options["log_level"], options["verbosity"])
@@ -76,10 +118,13 @@ class Command(BaseCommand):
             app=app,
             queues=options["queues"],
             concurrency=options["concurrency"] or settings.WORKER_CONCURRENCY,
-            shutdown_timeout=settings.SHUTDOWN_TIMEOUT if options["shutdown_timeout"] is None else options["shutdown_timeout"],
+            shutdown_timeout=settings.SHUTDOWN_TIMEOUT
+            if options["shutdown_timeout"] is None
+            else options["shutdown_timeout"],
             poll_interval=options["poll_interval"],
             burst=options["burst"],
             worker_id=options["worker_id"],
+            sync_pool=options["pool"],
         )
         self._banner(worker)
         with stop_on_signals(worker):
@@ -100,7 +145,8 @@ class Command(BaseCommand):
             f"qtasks worker {worker.id}\n"
             f"  tasks ({len(names)}): {', '.join(names) or '-'}\n"
             f"  queues: {', '.join(worker.queues or ['* (all)'])}\n"
-            f"  concurrency: {worker.concurrency}   shutdown timeout: {worker.shutdown_timeout}s\n"
+            f"  concurrency: {worker.concurrency}   shutdown timeout: {worker.shutdown_timeout}s   "
+            f"sync tasks in: {'task processes' if worker.uses_task_processes else 'threads'}\n"
             f"  notifier: {get_notifier().describe()}   poll interval: {worker.poll_interval}s\n"
         )
         self.stdout.flush()
@@ -120,7 +166,11 @@ def stop_on_signals(worker: Worker) -> Iterator[None]:
     """First SIGINT/SIGTERM drains; a second releases running tasks at once. Handlers are restored after."""
 
     def handler(signum: int, frame: Any) -> None:
-        logger.warning("received %s: %s", signal.Signals(signum).name, "releasing running tasks now" if worker.stopping.is_set() else "stopping after running tasks")
+        logger.warning(
+            "received %s: %s",
+            signal.Signals(signum).name,
+            "releasing running tasks now" if worker.stopping.is_set() else "stopping after running tasks",
+        )
         worker.stop()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

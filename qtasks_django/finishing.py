@@ -1,0 +1,171 @@
+"""Writing the ends of runs in batches: one fenced statement for many finished tasks.
+
+A busy worker finishes tasks faster than it can commit them one by one. The
+``OutcomeWriter`` thread takes every outcome waiting when it wakes up and writes
+the plain ones (no log lines, no retry) with one ``UPDATE ... FROM (VALUES ...)``
+on PostgreSQL, each row still fenced by its own lease token; the rest go through
+``record_outcome`` one by one. Each caller learns whether its own row was written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as queue_lib
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from . import notifiers
+from .status import TaskStatus
+
+if TYPE_CHECKING:
+    from .processing import Outcome
+    from .runs import TaskRun
+
+logger = logging.getLogger("qtasks_django.worker")
+#: Most outcomes written by one statement.
+BATCH = 200
+
+
+class OutcomeWriter:
+    """A thread that records outcomes, batching those that can share a statement."""
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+        self._pending: queue_lib.SimpleQueue[tuple[TaskRun, Outcome, Future[bool]] | None] = (
+            queue_lib.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name="qtasks-finish", daemon=True)
+        self._thread.start()
+
+    def submit(self, run: TaskRun, outcome: Outcome) -> Future[bool]:
+        """Queue ``outcome``; the future tells whether this run's lease still held (it was written)."""
+        future: Future[bool] = Future()
+        self._pending.put((run, outcome, future))
+        return future
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._pending.put(None)
+        self._thread.join(timeout)
+
+    def _serve(self) -> None:
+        from .processing import _retrying_db_errors, record_outcome
+
+        try:
+            while True:
+                batch, stop = self._take()
+                plain = [item for item in batch if _is_plain(item[0], item[1])]
+                for run, outcome, future in batch:
+                    if not _is_plain(run, outcome):
+                        _settle(future, _retrying_db_errors, record_outcome, run, outcome)
+                if plain:
+                    self._write_plain(plain)
+                if stop:
+                    return
+        finally:
+            for conn in connections.all(initialized_only=True):
+                conn.close()
+
+    def _take(self) -> tuple[list[tuple[TaskRun, Outcome, Future[bool]]], bool]:
+        first = self._pending.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._pending.get_nowait()
+            except queue_lib.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write_plain(self, items: list[tuple[TaskRun, Outcome, Future[bool]]]) -> None:
+        from .processing import _retrying_db_errors, log_lost_lease, send_finished
+
+        try:
+            written = _retrying_db_errors(
+                finish_many, [(run, outcome) for run, outcome, _ in items], self.using
+            )
+        except BaseException as exc:
+            for _, _, future in items:
+                future.set_exception(exc)
+            return
+        for run, outcome, future in items:
+            ok = run.uuid in written
+            if ok:
+                send_finished(run, outcome)
+            else:
+                log_lost_lease(run, outcome)
+            future.set_result(ok)
+
+
+def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
+    """Write plain outcomes, each fenced by its lease token; return the uuids written."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using):
+            return {
+                run.uuid
+                for run, outcome in items
+                if run.queue.finish(
+                    run.record,
+                    status=outcome.status,
+                    returning=outcome.returning,
+                    traceback=outcome.traceback,
+                    cancel_reason=outcome.cancel_reason,
+                )
+            }
+    from .models import TaskRecord
+
+    meta = TaskRecord._meta
+    returning_field = meta.get_field("returning")
+    row = "(%s::uuid, %s::uuid, %s, %s::jsonb, %s, %s)"
+    params: list[Any] = []
+    for run, outcome in items:
+        params += [
+            run.uuid,
+            run.record.lease_token,
+            outcome.status,
+            returning_field.get_db_prep_save(outcome.returning, connection),
+            outcome.traceback,
+            outcome.cancel_reason,
+        ]
+    now = timezone.now()
+    table = connection.ops.quote_name(meta.db_table)
+    notifier = notifiers.get_notifier(using)
+    # PostgreSQL's own notifier sends the wake-ups in the same statement.
+    wake = 'pg_notify(%s, upd."uuid"::text)' if notifier.transactional else "%s"
+    # "returning" is a reserved word: every identifier is quoted.
+    sql = (
+        f'WITH v ("uuid", "token", "status", "returning", "traceback", "cancel_reason") AS (VALUES '
+        f"{', '.join([row] * len(items))}), "
+        f'upd AS (UPDATE {table} AS t SET "status" = v."status", "returning" = v."returning", '
+        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = %s, '
+        f'"updated_at" = %s, "lease_token" = NULL, "lease_expires_at" = NULL FROM v '
+        f'WHERE t."uuid" = v."uuid" AND t."status" = %s AND t."lease_token" = v."token" RETURNING t."uuid") '
+        f'SELECT upd."uuid", {wake} FROM upd'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, now, now, TaskStatus.PROCESS, notifiers.FINISHED])
+        written = {row[0] for row in cursor.fetchall()}
+    if not notifier.transactional:
+        for uuid in written:
+            notifier.send(notifiers.FINISHED, str(uuid))
+    return written
+
+
+def _is_plain(run: TaskRun, outcome: Outcome) -> bool:
+    return outcome.retry is None and not run.ctx.log_lines
+
+
+def _settle(future: Future[bool], func: Any, *args: Any) -> None:
+    try:
+        future.set_result(func(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
