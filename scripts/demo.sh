@@ -6,7 +6,8 @@
 #                                  and the development server on http://127.0.0.1:8000/
 #                                  (QTASKS_DEMO_PORT to change it); Ctrl-C stops both.
 #   bash scripts/demo.sh --smoke   the same on a throwaway database and a free port, then
-#                                  `manage.py demo_smoke` runs every demo task through the worker;
+#                                  `manage.py demo_smoke` runs every demo task and every way of
+#                                  calling one (rollback, waiting, cancelling) through the worker;
 #                                  the worker must then stop cleanly on SIGTERM. Stops by itself.
 set -euo pipefail
 
@@ -162,7 +163,10 @@ TXT
 run_smoke() {
   SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/qtasks-demo-smoke.XXXXXX")
   export DATABASE_URL="sqlite:///$SCRATCH/db.sqlite3"
-  unset REDIS_URL DJANGO_SETTINGS_MODULE
+  # Set, not unset: a developer's .env must not bring Redis or DEBUG=false into the smoke
+  # (settings read .env only for variables the environment does not set).
+  export REDIS_URL= DEBUG=true
+  unset DJANGO_SETTINGS_MODULE
   setup
   qt_banner "Demo smoke test"
   start_worker "$SCRATCH/worker.log"
@@ -173,8 +177,8 @@ run_smoke() {
     </dev/null >"$SCRATCH/server.log" 2>&1 &
   SERVER_PID=$!
   local status=0
-  http_get "http://127.0.0.1:$port/" 30 && http_get "http://127.0.0.1:$port/admin/login/" 10 ||
-    status=$?
+  http_get "http://127.0.0.1:$port/" 30 && http_get "http://127.0.0.1:$port/admin/login/" 10 &&
+    http_get "http://127.0.0.1:$port/static/demo/status.js" 10 || status=$?
   kill -TERM "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=

@@ -19,12 +19,12 @@ below. Run them from the demo page (``/``) or all at once with
     ``@app.task(echo=True)`` on the default app: ``self.add_task("add", n, n)``
     enqueues a nested task, which records ``parent`` as its parent. The result is
     the child's uuid.
-``countdown``
+``doubler``
     A generator with a ``generate_handler``: every yielded number goes through
     ``double``, the doubled value is saved at once as a numbered progress item
     (see ``/tasks/<uuid>/`` while it runs) and is sent back into the generator.
     It returns ``None``, so the result is the list of handler outputs:
-    ``countdown(3)`` gives ``[6, 4, 2]``.
+    ``doubler(3)`` gives ``[6, 4, 2]``.
 ``slow_hello``
     An ``async def`` on an ``AsyncRouter`` with ``max_time=5``: it awaits for a
     second and returns ``"hello <name>"``. The router is attached with
@@ -36,6 +36,12 @@ below. Run them from the demo page (``/``) or all at once with
 ``log_steps``
     Logs through ``self.ctx.get_logger()``; the lines are kept with the task and
     shown in the admin.
+``long_job``
+    A long, cancellable task: an ``echo=True`` generator that waits with
+    ``self.ctx.sleep`` between steps and yields ``{"done": i, "total": steps}``
+    after each one (the status page draws it as a progress bar). Cancelled while
+    it runs (``app.cancel(uuid, reason)``, the status page's Cancel button), it
+    stops at its next ``self.ctx.sleep`` and ends ``cancel`` with the reason.
 """
 
 from __future__ import annotations
@@ -85,19 +91,19 @@ def parent(self: Any, n: int) -> str:
 
 
 def double(value: int) -> int:
-    """Handle one value yielded by ``countdown``."""
+    """Handle one value yielded by ``doubler``."""
     return value * 2
 
 
 @shared_task(generate_handler=double)
-def countdown(n: int) -> Generator[int, int, None]:
+def doubler(n: int) -> Generator[int, int, None]:
     """Yield ``n, n-1, ..., 1``; the result is the handler's outputs."""
     for i in range(n, 0, -1):
         doubled = yield i
         if doubled != i * 2:
             # The handler's output is sent back into the generator.
             raise RuntimeError(f"expected {i * 2} back from the handler, got {doubled!r}")
-        time.sleep(0.2)  # slow enough to watch the progress items arrive
+        time.sleep(0.3)  # slow enough to watch the progress items arrive
     return None
 
 
@@ -134,3 +140,18 @@ def log_steps(self: Any, n: int) -> int:
     for step in range(1, n + 1):
         logger.info("step %d of %d", step, n)
     return n
+
+
+@shared_task(echo=True, description="Works step by step; cancellable at every step")
+def long_job(self: Any, steps: int = 20, seconds_per_step: float = 1.0) -> Generator[dict, Any, str]:
+    """Work for ``steps`` steps of ``seconds_per_step`` each, reporting progress after each.
+
+    ``self.ctx.sleep`` is where a cancel lands: it returns early by raising
+    ``TaskCancelError`` as soon as the task is cancelled or its worker must stop,
+    so the task never runs on for a whole step after a cancel.
+    """
+    self.ctx.get_logger("demo.long_job").info("%d steps of %.2f s to go", steps, seconds_per_step)
+    for done in range(1, steps + 1):
+        self.ctx.sleep(seconds_per_step)
+        yield {"done": done, "total": steps}
+    return f"finished {steps} steps"

@@ -1,4 +1,4 @@
-"""The demo page: recent tasks, a form per demo task, and a JSON view for polling.
+"""The demo pages: every way a view calls a task, and a live status page.
 
 This is a demo: the pages need no login and show every task's arguments and
 result. Real projects show tasks in the admin, which is permission-gated.
@@ -6,13 +6,10 @@ result. Real projects show tasks in the admin, which is permission-gated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+import time
 from typing import Any
 from uuid import UUID
 
-from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -24,95 +21,47 @@ from qtasks_django.exceptions import QTasksError
 from qtasks_django.models import TaskRecord
 
 from . import tasks
+from .demos import DEMOS
+from .forms import CancelForm, TransactionForm, WaitForm
+from .status import last_line, task_status
 
 RECENT_TASKS = 30
 
 
-class NoInputForm(forms.Form):
-    """For tasks that take no argument."""
-
-
-class TwoNumbersForm(forms.Form):
-    a = forms.IntegerField(initial=2, min_value=-1_000_000, max_value=1_000_000)
-    b = forms.IntegerField(initial=3, min_value=-1_000_000, max_value=1_000_000)
-
-
-class CountForm(forms.Form):
-    n = forms.IntegerField(initial=3, min_value=0, max_value=50)
-
-
-class NameForm(forms.Form):
-    name = forms.CharField(initial="world", max_length=100)
-
-
-class TextForm(forms.Form):
-    text = forms.CharField(initial="hello qtasks", max_length=200)
-
-
-@dataclass(frozen=True)
-class Demo:
-    """A demo task as the page offers it."""
-
-    name: str
-    summary: str
-    form_class: type[forms.Form]
-    enqueue: Callable[..., Any]
-    """Called inside ``transaction.atomic()`` with the form's values, in field order."""
-
-    def form(self, data: Any = None) -> forms.Form:
-        # A per-demo id prefix keeps the HTML ids unique on the page.
-        return self.form_class(data, auto_id=f"id_{self.name}_%s")
-
-
-DEMOS = {
-    demo.name: demo
-    for demo in [
-        Demo("add", "a + b (bare @shared_task)", TwoNumbersForm, tasks.add.add_task),
-        Demo("flaky", "fails twice, then succeeds (retry=2)", NoInputForm, tasks.flaky.add_task),
-        Demo("parent", "enqueues add(n, n) as a nested task", CountForm, tasks.parent.add_task),
-        Demo("countdown", "generator: progress items n*2 ... 2", CountForm, tasks.countdown.add_task),
-        # An AsyncTask's add_task is awaitable; from sync code, enqueue by name.
-        Demo("slow_hello", "async, max_time=5", NameForm, partial(app.add_task, "slow_hello")),
-        Demo("shout", "an after-middleware upper-cases the result", TextForm, tasks.shout.add_task),
-        Demo("log_steps", "logs n lines kept with the task", CountForm, tasks.log_steps.add_task),
-    ]
-}
-
-
-def outcome(record: TaskRecord) -> str:
-    """Summarise a task's result, error or cancel reason in one line."""
-    if record.cancel_reason:
-        return f"cancelled: {record.cancel_reason}"
-    if record.traceback:
-        lines = record.traceback.strip().splitlines()
-        return lines[-1] if lines else ""
-    return "" if record.returning is None else repr(record.returning)
+class RollBack(Exception):
+    """Raised inside ``atomic()`` to roll the transaction back on purpose."""
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """List the most recent tasks and offer a form per demo task."""
+    """Offer a form per way of calling a task, and list the most recent tasks."""
     records = TaskRecord.objects.order_by("-created_at")[:RECENT_TASKS]
-    return render(
-        request,
-        "demo/index.html",
-        {
-            "demos": [(demo, demo.form()) for demo in DEMOS.values()],
-            "rows": [(record, outcome(record)) for record in records],
-        },
-    )
+    context = {
+        "demos": [(demo, demo.form()) for demo in DEMOS.values()],
+        "transaction_form": TransactionForm(auto_id="id_tx_%s"),
+        "wait_form": WaitForm(auto_id="id_wait_%s"),
+        "rows": [(record, _one_line_outcome(record)) for record in records],
+    }
+    return render(request, "demo/index.html", context)
+
+
+def _one_line_outcome(record: TaskRecord) -> str:
+    if record.cancel_reason:
+        return f"cancelled: {record.cancel_reason}"
+    if record.traceback:
+        return last_line(record.traceback)
+    return "" if record.returning is None else repr(record.returning)
 
 
 @require_POST
 def enqueue(request: HttpRequest, name: str) -> HttpResponse:
-    """Validate the form of demo task ``name``, enqueue the task and go back."""
+    """Validate demo ``name``'s form, enqueue the task and show its status page."""
     demo = DEMOS.get(name)
     if demo is None:
         raise Http404(f"No demo task named {name!r}.")
     form = demo.form(request.POST)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            messages.error(request, f"{name}: {field}: {' '.join(errors)}")
+        _report_form_errors(request, name, form.errors)
         return redirect("demo:index")
     values = [form.cleaned_data[field] for field in form.fields]
     try:
@@ -122,40 +71,84 @@ def enqueue(request: HttpRequest, name: str) -> HttpResponse:
             task = demo.enqueue(*values)
     except QTasksError as exc:
         messages.error(request, f"{name}: {exc}")
+        return redirect("demo:index")
+    messages.success(request, f"Queued {name} as task {task.uuid}.")
+    return redirect("demo:task-status", task_uuid=task.uuid)
+
+
+@require_POST
+def enqueue_in_transaction(request: HttpRequest) -> HttpResponse:
+    """Enqueue ``add(a, b)`` inside ``atomic()`` and roll it back if asked: then the task never was."""
+    form = TransactionForm(request.POST)
+    if not form.is_valid():
+        _report_form_errors(request, "transaction", form.errors)
+        return redirect("demo:index")
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            task = tasks.add.add_task(data["a"], data["b"])
+            # Real code writes its own rows here; an error in any of them rolls the task back too.
+            if data["roll_back"]:
+                raise RollBack
+    except RollBack:
+        messages.warning(
+            request, f"The transaction rolled back, taking task {task.uuid} with it: no worker will run it."
+        )
     else:
-        messages.success(request, f"queued {task.uuid}")
-    return redirect("demo:index")
+        messages.success(request, f"The transaction committed task {task.uuid}; a worker runs it now.")
+    return redirect("demo:task-status", task_uuid=task.uuid)
+
+
+@require_POST
+def wait_for_result(request: HttpRequest) -> HttpResponse:
+    """Enqueue ``slow_hello(name)`` with ``timeout``: block until its result, or give up."""
+    form = WaitForm(request.POST, auto_id="id_wait_%s")
+    if not form.is_valid():
+        _report_form_errors(request, "wait", form.errors)
+        return redirect("demo:index")
+    name, timeout = form.cleaned_data["name"], form.cleaned_data["timeout"]
+    started = time.monotonic()
+    # Outside any atomic() block on purpose: no worker can see a task before its
+    # transaction commits, so add_task refuses to wait inside one (QTasksError).
+    final = app.add_task("slow_hello", name, timeout=timeout)
+    context = {"final": final, "timeout": timeout, "waited": time.monotonic() - started}
+    return render(request, "demo/waited.html", context)
 
 
 @require_GET
-def task_detail(request: HttpRequest, task_uuid: UUID) -> JsonResponse:
-    """Return a task's status, result and progress items as JSON."""
-    record = TaskRecord.objects.filter(uuid=task_uuid).first()
-    if record is None:
+def task_status_page(request: HttpRequest, task_uuid: UUID) -> HttpResponse:
+    """Show a task's status, progress, attempts and nested tasks; the page updates itself."""
+    status = task_status(task_uuid)
+    if status is None:
+        return render(request, "demo/no_task.html", {"task_uuid": task_uuid}, status=404)
+    context = {"task": status, "cancel_form": CancelForm()}
+    return render(request, "demo/status.html", context)
+
+
+@require_GET
+def task_status_json(request: HttpRequest, task_uuid: UUID) -> JsonResponse:
+    """The status page's data as JSON, for its polling script (and for curl)."""
+    status = task_status(task_uuid)
+    if status is None:
         return JsonResponse({"error": f"no task {task_uuid}"}, status=404)
-    return JsonResponse(
-        {
-            "uuid": str(record.uuid),
-            "task_name": record.task_name,
-            "status": record.status,
-            "priority": record.priority,
-            "attempt": record.attempt,
-            "args": record.args,
-            "kwargs": record.kwargs,
-            "result": record.returning,
-            "traceback": record.traceback,
-            "cancel_reason": record.cancel_reason,
-            "parent_uuid": _str_or_none(record.parent_uuid),
-            "retry_parent_uuid": _str_or_none(record.retry_parent_uuid),
-            "retry_child_uuid": _str_or_none(record.retry_child_uuid),
-            "created_at": record.created_at.isoformat(),
-            "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-            "progress": [
-                {"seq": item.seq, "value": item.value} for item in record.progress_items.order_by("seq")
-            ],
-        }
-    )
+    return JsonResponse(status)
 
 
-def _str_or_none(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
+@require_POST
+def cancel(request: HttpRequest, task_uuid: UUID) -> HttpResponse:
+    """Cancel a task: a queued one never starts; a running one stops at its next step."""
+    form = CancelForm(request.POST)
+    reason = (form.cleaned_data["reason"] if form.is_valid() else "") or "cancelled from the demo page"
+    was = app.cancel(task_uuid, reason=reason)
+    if was == "cancel":
+        messages.success(request, "Cancelled before it started: it will never run.")
+    elif was == "process":
+        messages.success(request, "Cancel requested: the task stops at its next step.")
+    else:
+        messages.info(request, "Nothing to cancel: the task has already ended.")
+    return redirect("demo:task-status", task_uuid=task_uuid)
+
+
+def _report_form_errors(request: HttpRequest, what: str, errors: dict[str, Any]) -> None:
+    for field, field_errors in errors.items():
+        messages.error(request, f"{what}: {field}: {' '.join(field_errors)}")

@@ -1,7 +1,9 @@
 """``python manage.py demo_smoke``: run every demo task and check its outcome.
 
 It needs a worker running in another process (``python manage.py qtasks_worker``).
-Every task is enqueued first, so they run concurrently; then each is waited for
+First the ways of calling that the demo pages show: a transaction that rolls back,
+waiting with ``timeout``, cancelling a queued task and a running one. Then every
+demo task is enqueued at once, so they run concurrently, and each is waited for
 (all within one ``--timeout``) and checked. One line is printed per check; any
 mismatch or timeout fails the command.
 """
@@ -9,7 +11,7 @@ mismatch or timeout fails the command.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +73,7 @@ def verify_parent(final: Any, timeout: float) -> str | None:
     )
 
 
-def verify_countdown(final: Any, timeout: float) -> str | None:
+def verify_doubler(final: Any, timeout: float) -> str | None:
     progress = list(
         TaskRecord.objects.get(uuid=final.uuid).progress_items.order_by("seq").values_list("value", flat=True)
     )
@@ -93,7 +95,7 @@ CHECKS = [
     Check("add", lambda: tasks.add.add_task(2, 3), expect_result(5)),
     Check("flaky", lambda: tasks.flaky.add_task(), verify_flaky),
     Check("parent", lambda: tasks.parent.add_task(21), verify_parent),
-    Check("countdown", lambda: tasks.countdown.add_task(3), verify_countdown),
+    Check("doubler", lambda: tasks.doubler.add_task(3), verify_doubler),
     # An AsyncTask's add_task is awaitable; sync code enqueues it by name.
     Check("slow_hello", lambda: app.add_task("slow_hello", "x"), expect_result("hello x")),
     Check("shout", lambda: tasks.shout.add_task("hello qtasks"), expect_result("HELLO QTASKS")),
@@ -113,49 +115,83 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, timeout: float, **options: Any) -> None:
-        failures = 0 if self.check_rollback() else 1
-        queued = [(check, check.enqueue()) for check in CHECKS]
-        # One deadline for all: the tasks run concurrently, and with no worker
-        # the command should fail after `timeout`, not after len(CHECKS) times it.
+        # One deadline for all: the tasks run concurrently, and with no worker the
+        # command should fail after `timeout`, not after one `timeout` per check.
         started = time.monotonic()
         deadline = started + timeout
+        queued = [(check, check.enqueue()) for check in CHECKS]
+        passed = [
+            self.check_rollback(),
+            self.check_cancel_queued(),
+            self.check_wait(_remaining(deadline)),
+            self.check_cancel_running(_remaining(deadline)),
+        ]
         for check, task in queued:
-            remaining = max(deadline - time.monotonic(), 0.1)
-            final = _wait(task, remaining)
+            final = _wait(task, _remaining(deadline))
             problem = (
                 f"no outcome within {timeout}s (is a qtasks_worker running?)"
                 if final is None
-                else check.verify(final, max(deadline - time.monotonic(), 0.1))
+                else check.verify(final, _remaining(deadline))
             )
-            elapsed = time.monotonic() - started
-            if problem:
-                failures += 1
-                self.stdout.write(self.style.ERROR(f"FAIL {check.name:<11} {task.uuid}  {problem}"))
-            else:
-                shown = repr(final.returning)
-                self.stdout.write(
-                    self.style.SUCCESS(f"ok   {check.name:<11} {shown:<40} done by {elapsed:.1f}s")
-                )
-        if failures:
-            raise CommandError(f"{failures} of {len(CHECKS) + 1} demo checks failed")
-        self.stdout.write(f"all {len(CHECKS) + 1} demo checks passed")
+            done = f"{final.returning if final else None!r:<40} done by {time.monotonic() - started:.1f}s"
+            passed.append(self.report(check.name, problem and f"{task.uuid}  {problem}", done))
+        if not all(passed):
+            raise CommandError(f"{passed.count(False)} of {len(passed)} demo checks failed")
+        self.stdout.write(f"all {len(passed)} demo checks passed")
+
+    def report(self, name: str, problem: str | None, done: str) -> bool:
+        """Print one check's line; return whether it passed."""
+        if problem:
+            self.stdout.write(self.style.ERROR(f"FAIL {name:<11} {problem}"))
+            return False
+        self.stdout.write(self.style.SUCCESS(f"ok   {name:<11} {done}"))
+        return True
 
     def check_rollback(self) -> bool:
         """Check that a task enqueued in a rolled-back transaction never exists."""
-
         try:
             with transaction.atomic():
                 ghost = tasks.add.add_task(0, 0)
                 raise RollbackError
         except RollbackError:
             pass
-        if TaskRecord.objects.filter(uuid=ghost.uuid).exists() or app.get(ghost.uuid) is not None:
-            self.stdout.write(self.style.ERROR(f"FAIL {'rollback':<11} {ghost.uuid} exists after a rollback"))
-            return False
-        self.stdout.write(
-            self.style.SUCCESS(f"ok   {'rollback':<11} no task after the transaction rolled back")
+        exists = TaskRecord.objects.filter(uuid=ghost.uuid).exists() or app.get(ghost.uuid) is not None
+        problem = f"{ghost.uuid} exists after a rollback" if exists else None
+        return self.report("rollback", problem, "no task after the transaction rolled back")
+
+    def check_wait(self, timeout: float) -> bool:
+        """Check that ``add_task(..., timeout=)`` returns the finished task."""
+        final = app.add_task("slow_hello", "wait", timeout=timeout)
+        problem = (
+            f"no result within {timeout}s"
+            if final is None
+            else _status_problem(final) or _mismatch("result", final.returning, "hello wait")
         )
-        return True
+        return self.report("wait", problem, "add_task(..., timeout=) returned the result")
+
+    def check_cancel_queued(self) -> bool:
+        """Check that a queued task cancelled before its start ends ``cancel`` and never runs."""
+        task = tasks.add.add_task(1, 1, countdown=3600)  # not due for an hour: it stays queued
+        was = app.cancel(task.uuid, reason="smoke: queued")
+        final = app.get(task.uuid)
+        problem = _mismatch("app.cancel()", was, "cancel") or _cancelled_problem(final, "smoke: queued")
+        return self.report("cancel new", problem, "a queued task never started")
+
+    def check_cancel_running(self, timeout: float) -> bool:
+        """Check that a running ``long_job`` stops at its next step once cancelled."""
+        task = tasks.long_job.add_task(steps=600, seconds_per_step=0.1)
+        problem = _wait_until_running(task.uuid, timeout)
+        if problem is None:
+            was = app.cancel(task.uuid, reason="smoke: running")
+            final = task.wait_result(timeout)
+            problem = _mismatch("app.cancel()", was, "process") or _cancelled_problem(final, "smoke: running")
+        if problem is None and len(final.progress) >= 600:
+            problem = "long_job ran to its end"
+        return self.report("cancel run", problem, "a running task stopped at its next step")
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.1)
 
 
 def _wait(task: Any, timeout: float) -> Any:
@@ -168,6 +204,31 @@ def _status_problem(final: Any) -> str | None:
         return None
     detail = (final.traceback or "").strip().splitlines()[-1:] or [final.cancel_reason or ""]
     return f"status {final.status!r}, expected 'success': {detail[0]}"
+
+
+def _wait_until_running(uuid: Any, timeout: float) -> str | None:
+    """Wait until the task has started and reported progress; say what is wrong if it does not."""
+    for task in _polled(uuid, timeout):
+        if task.status == TaskStatus.PROCESS and task.progress:
+            return None
+        if task.status != TaskStatus.NEW and task.status != TaskStatus.PROCESS:
+            return f"status {task.status!r} before it was cancelled"
+    return f"not running within {timeout}s (is a qtasks_worker running?)"
+
+
+def _polled(uuid: Any, timeout: float) -> Iterator[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        yield app.get(uuid)
+        time.sleep(0.05)
+
+
+def _cancelled_problem(final: Any, reason: str) -> str | None:
+    if final is None:
+        return "no outcome"
+    return _mismatch("status", final.status, TaskStatus.CANCEL) or _mismatch(
+        "cancel reason", final.cancel_reason, reason
+    )
 
 
 def _mismatch(what: str, got: Any, expected: Any) -> str | None:
