@@ -49,6 +49,43 @@ def persist_registered_tasks(app: QueueTasks, *, worker_id: str | None = None) -
     return len(app.tasks)
 
 
+def sync_registered_tasks(app: QueueTasks | None = None) -> int:
+    """Store this process's tasks of ``app`` (default: the configured app) where they differ.
+
+    Reads the rows once and writes only the tasks that are missing or whose metadata
+    changed, so calling it on every view of a page costs one query when nothing did.
+    Returns how many rows were written. Links to workers are left as they are.
+    """
+    from .models import RegisteredTask
+    from .registry import get_app
+
+    wanted = {name: schema_metadata(schema) for name, schema in (app or get_app()).tasks.items()}
+    rows = {row.name: row for row in RegisteredTask.objects.filter(name__in=list(wanted))}
+    missing = [RegisteredTask(name=name, **meta) for name, meta in wanted.items() if name not in rows]
+    changed = [_updated(rows[name], meta) for name, meta in wanted.items() if name in rows]
+    changed = [row for row in changed if row is not None]
+    if missing or changed:
+        fields = [*next(iter(wanted.values())).keys(), "updated_at"]
+        with transaction.atomic():
+            RegisteredTask.objects.bulk_create(
+                missing, ignore_conflicts=True
+            )  # a worker may insert it meanwhile
+            RegisteredTask.objects.bulk_update(changed, fields)
+    return len(missing) + len(changed)
+
+
+def _updated(row: Any, meta: dict[str, Any]) -> Any:
+    """``row`` with ``meta`` applied if any value differs, else ``None``."""
+    from django.utils import timezone
+
+    if all(getattr(row, field) == value for field, value in meta.items()):
+        return None
+    for field, value in meta.items():
+        setattr(row, field, value)
+    row.updated_at = timezone.now()
+    return row
+
+
 def _is_plain(value: Any) -> bool:
     from .serialization import find_non_json
 

@@ -59,8 +59,8 @@ def test_superuser_logs_in_finds_tasks_by_status_and_reads_the_result(
     expect(page.get_by_role("heading", name="Select task to view")).to_be_visible()
     rows = result_rows(page)
     expect(rows).to_have_count(2)
-    expect(rows.filter(has_text="send_report").locator(".field-status")).to_have_text("Error")
-    expect(rows.filter(has_text="add").locator(".field-status")).to_have_text("Success")
+    expect(rows.filter(has_text="send_report").locator(".field-status_badge")).to_have_text("Error")
+    expect(rows.filter(has_text="add").locator(".field-status_badge")).to_have_text("Success")
     # Read-only: nothing to add, no bulk action (delete) to run.
     expect(page.get_by_role("link", name=re.compile(r"^Add task"))).to_have_count(0)
     expect(page.locator("select[name=action]")).to_have_count(0)
@@ -68,12 +68,12 @@ def test_superuser_logs_in_finds_tasks_by_status_and_reads_the_result(
     page.locator("#changelist-filter").get_by_role("link", name="Success", exact=True).click()
     expect(page).to_have_url(re.compile(r"[?&]status__exact=success"))
     expect(rows).to_have_count(1)
-    expect(rows.first.locator(".field-status")).to_have_text("Success")
+    expect(rows.first.locator(".field-status_badge")).to_have_text("Success")
 
     rows.first.get_by_role("link", name="add", exact=True).click()
     expect(page.get_by_role("heading", name="View task")).to_be_visible()
     assert_pretty_json(page.locator(".field-pretty_returning pre"), {"total": 5, "parts": [2, 3]})
-    expect(page.locator(".field-status .readonly")).to_have_text("Success")
+    expect(page.locator(".field-status_badge .readonly")).to_have_text("Success")
     expect(page.locator(".field-traceback_block .readonly")).to_have_text("-")
     assert_page_was_clean(page_events)
 
@@ -87,7 +87,7 @@ def test_task_detail_shows_arguments_and_traceback_as_text(
 
     expect(page.get_by_role("heading", name="View task")).to_be_visible()
     expect(page.locator(".field-uuid .readonly")).to_have_text(str(failed.uuid))
-    expect(page.locator(".field-status .readonly")).to_have_text("Error")
+    expect(page.locator(".field-status_badge .readonly")).to_have_text("Error")
     # Pretty-printed JSON, the payloads shown as the text they are, not run.
     assert_pretty_json(page.locator(".field-pretty_args pre"), [42, ARGS_PAYLOAD])
     assert_pretty_json(page.locator(".field-pretty_kwargs pre"), {"note": KWARGS_PAYLOAD, "lang": "français"})

@@ -1,0 +1,107 @@
+"""What the admin pages share: read-only model admins, permissions and escaped rendering.
+
+Every value from a task (arguments, results, tracebacks, names) reaches the page through
+``format_html`` or the template engine, so it is escaped; nothing from the data is ever
+marked safe.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+APP_LABEL = "qtasks_django"
+
+#: What a user without the ``view_task_data`` permission sees in place of a task's data.
+HIDDEN = format_html(
+    '<span class="qtasks-hidden" title="{}">hidden</span>', "needs the permission to view task data"
+)
+
+
+def has_task_permission(request: HttpRequest, codename: str) -> bool:
+    """Whether the user holds ``qtasks_django.<codename>`` (a superuser holds every one)."""
+    return request.user.has_perm(f"{APP_LABEL}.{codename}")
+
+
+def can_view_task_data(request: HttpRequest) -> bool:
+    """Whether the user may see arguments, results, tracebacks, progress values and logs."""
+    return has_task_permission(request, "view_task_data")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records are written by the queue, the workers and the admin's actions, never by a form."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def pretty_json(value: Any) -> SafeString:
+    """``value`` as indented JSON in a ``<pre>``, escaped."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return format_html('<pre class="qtasks-json">{}</pre>', text)
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as one line of JSON (for lists of short values)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def status_badge(status: str, label: str) -> SafeString:
+    """A coloured badge for a task status (the colour comes from the status's CSS class)."""
+    return format_html('<span class="qtasks-badge qtasks-status-{}">{}</span>', status, label)
+
+
+def task_change_url(uuid: Any) -> str:
+    return reverse(f"admin:{APP_LABEL}_taskrecord_change", args=[str(uuid)])
+
+
+def task_link(uuid: Any, text: str | None = None) -> SafeString:
+    """A link to a task's detail page, showing the start of its uuid unless told what to show."""
+    return format_html('<a href="{}">{}</a>', task_change_url(uuid), text or str(uuid)[:8])
+
+
+def format_duration(delta: timedelta | None) -> str:
+    """``1.25 s``, ``3 min 4 s``, ``2 h 5 min``; ``-`` for none."""
+    if delta is None:
+        return "-"
+    seconds = delta.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def format_time(moment: datetime | None) -> str:
+    """``2026-11-22 12:08:01`` in the current time zone (compact, sortable by eye); ``-`` for none."""
+    if moment is None:
+        return "-"
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_age(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago ``moment`` was (``5.0 s ago``), or how far ahead (``in 30 s``)."""
+    if moment is None:
+        return "-"
+    delta = (now or timezone.now()) - moment
+    if delta.total_seconds() < 0:
+        return f"in {format_duration(-delta)}"
+    return f"{format_duration(delta)} ago"

@@ -1,0 +1,205 @@
+"""The registered tasks page: each task's ``TaskExecSchema`` parameters beside how it has done.
+
+The rows are written by workers when they start, and by this page itself: viewing it
+first stores what the web process has registered (only what changed), so a task declared
+in the project shows even before a worker ran it. Statistics cover the attempts that
+ended in the last ``STATS_WINDOW``. A task with waiting work that no live worker can run
+is flagged, and so are waiting task names nobody registered.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from ..models import RegisteredTask, TaskRecord
+from ..registration import sync_registered_tasks
+from ..status import TaskStatus
+from .common import APP_LABEL, ReadOnlyAdmin, can_view_task_data, compact_json, task_link
+from .stats import STATS_WINDOW, TaskStats, live_workers_by_task, task_stats, waiting_without_live_worker
+
+logger = logging.getLogger(__name__)
+
+PARAMETERS = (
+    ("priority", "priority"),
+    ("queue", "queue"),
+    ("retry", "retry"),
+    ("retry_on_exc", "retry_on_exc"),
+    ("max_time", "max_time"),
+    ("tags", "tags"),
+    ("executor", "executor"),
+    ("middlewares_before", "middlewares before"),
+    ("middlewares_after", "middlewares after"),
+    ("generate_handler", "generate_handler"),
+    ("generating", "generator"),
+    ("echo", "echo"),
+    ("awaiting", "awaiting"),
+    ("decode", "decode"),
+    ("description", "description"),
+)
+
+
+class RegisteredTaskChangeList(ChangeList):
+    """Attaches each shown task's statistics, live workers and waiting count to its row."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        annotate_registered(list(self.result_list))
+
+
+def annotate_registered(rows: list[RegisteredTask]) -> None:
+    """Set ``stats``, ``live_workers`` and ``waiting`` on each row (a few queries for the page)."""
+    names = [row.name for row in rows]
+    stats = task_stats(names, since=timezone.now() - STATS_WINDOW)
+    workers = live_workers_by_task(names, {row.name: row.queue for row in rows})
+    waiting = dict(
+        TaskRecord.objects.filter(status=TaskStatus.NEW, task_name__in=names)
+        .values_list("task_name")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        row.stats = stats.get(row.name, TaskStats())
+        row.live_workers = workers.get(row.name, [])
+        row.waiting = waiting.get(row.name, 0)
+
+
+@admin.register(RegisteredTask)
+class RegisteredTaskAdmin(ReadOnlyAdmin):
+    list_display = (
+        "name",
+        "func",
+        "parameters",
+        "runs",
+        "success_rate",
+        "p50",
+        "p95",
+        "last_error",
+        "can_run_it",
+        "waiting",
+    )
+    search_fields = ("name", "func", "description")
+    list_filter = ("queue", "awaiting", "echo")
+    change_list_template = "admin/qtasks_django/registeredtask/change_list.html"
+    readonly_fields = ("name", "func", "parameters", "extra", "can_run_it", "statistics", "updated_at")
+    fields = readonly_fields
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return RegisteredTaskChangeList
+
+    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
+        if can_view_task_data(request):
+            return self.list_display
+        return tuple("last_error_hidden" if name == "last_error" else name for name in self.list_display)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            sync_registered_tasks()
+        except Exception:  # the page still shows what workers stored
+            logger.exception("storing the web process's registered tasks failed")
+        extra = {
+            "unknown_waiting": waiting_without_live_worker(),
+            "stats_window": f"{STATS_WINDOW.total_seconds() / 3600:g} hours",
+        }
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        row = super().get_object(request, object_id, from_field)
+        if row is not None:
+            annotate_registered([row])
+        return row
+
+    @admin.display(description="parameters")
+    def parameters(self, obj: RegisteredTask) -> SafeString:
+        entries = ((label, _parameter_text(getattr(obj, field))) for field, label in PARAMETERS)
+        shown = [(label, text) for label, text in entries if text]
+        return format_html(
+            '<dl class="qtasks-params">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", shown)
+        )
+
+    @admin.display(description="runs (24 h)")
+    def runs(self, obj: RegisteredTask) -> int:
+        return obj.stats.runs
+
+    @admin.display(description="success rate")
+    def success_rate(self, obj: RegisteredTask) -> str:
+        rate = obj.stats.success_rate
+        return "-" if rate is None else f"{rate:.1%}"
+
+    @admin.display(description="p50 duration")
+    def p50(self, obj: RegisteredTask) -> str:
+        return _seconds(obj.stats.p50)
+
+    @admin.display(description="p95 duration")
+    def p95(self, obj: RegisteredTask) -> str:
+        return _seconds(obj.stats.p95)
+
+    @admin.display(description="last error")
+    def last_error(self, obj: RegisteredTask) -> SafeString | str:
+        stats = obj.stats
+        if not stats.last_error_uuid:
+            return "-"
+        return format_html(
+            '{} <code class="qtasks-error">{}</code>', task_link(stats.last_error_uuid), stats.last_error
+        )
+
+    @admin.display(description="last error")
+    def last_error_hidden(self, obj: RegisteredTask) -> SafeString | str:
+        return task_link(obj.stats.last_error_uuid) if obj.stats.last_error_uuid else "-"
+
+    @admin.display(description="live workers")
+    def can_run_it(self, obj: RegisteredTask) -> SafeString:
+        if obj.live_workers:
+            return format_html_join(", ", "{}", ((worker.pk,) for worker in obj.live_workers))
+        if obj.waiting:
+            return format_html(
+                '<span class="qtasks-flag">none: {} waiting task(s) cannot run</span>', obj.waiting
+            )
+        return format_html('<span class="qtasks-note">{}</span>', "none")
+
+    @admin.display(description="waiting")
+    def waiting(self, obj: RegisteredTask) -> SafeString | int:
+        if not obj.waiting:
+            return 0
+        query = urlencode({"status__exact": TaskStatus.NEW, "task_name": obj.name})
+        url = f"{reverse(f'admin:{APP_LABEL}_taskrecord_changelist')}?{query}"
+        return format_html('<a href="{}">{}</a>', url, obj.waiting)
+
+    @admin.display(description="statistics (24 h)")
+    def statistics(self, obj: RegisteredTask) -> SafeString:
+        stats = obj.stats
+        rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+        return format_html(
+            "{} runs: {} succeeded, {} failed, {} cancelled; success rate {}; p50 {}, p95 {}",
+            stats.runs,
+            stats.succeeded,
+            stats.failed,
+            stats.cancelled,
+            rate,
+            _seconds(stats.p50),
+            _seconds(stats.p95),
+        )
+
+
+def _parameter_text(value: Any) -> str:
+    if value is None or value is False or (isinstance(value, str | list | dict) and not value):
+        return ""
+    if isinstance(value, list | dict):
+        return compact_json(value)
+    return str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"

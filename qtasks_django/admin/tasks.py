@@ -1,0 +1,277 @@
+"""The tasks admin: a list that stays fast on millions of rows, a detail page that shows and operates.
+
+The list: a coloured status badge, name, queue, priority, attempt, worker, times and
+duration; filters by status, task name, queue, tag and date, each answered by an index;
+search by uuid, task name and (for users allowed to see task data) arguments; no full
+``COUNT(*)`` of a big table. The detail: arguments and result as pretty JSON, traceback,
+the retry chain, parent and nested tasks, progress (live while the task runs), log lines,
+the worker with its heartbeat and the task's lease, and the actions the user may run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ..models import TaskRecord
+from ..queue import parse_uuid
+from . import detail
+from .actions import TaskActionViews, available_actions
+from .common import (
+    APP_LABEL,
+    HIDDEN,
+    ReadOnlyAdmin,
+    can_view_task_data,
+    format_duration,
+    format_time,
+    pretty_json,
+    status_badge,
+)
+from .dashboard import dashboard_view
+from .filters import QueueFilter, TagFilter, TaskNameFilter
+from .paginator import EstimatedCountPaginator
+
+OVERVIEW_FIELDS = (
+    "status_badge",
+    "task_name",
+    "uuid",
+    ("queue", "priority", "tags"),
+    ("attempt", "retry"),
+    ("created", "eta_time"),
+    ("started", "finished", "run_time"),
+)
+#: A task's data, which may be personal: shown only with the ``view_task_data`` permission.
+DATA_FIELDS = ("pretty_args", "pretty_kwargs", "pretty_returning", "traceback_block", "cancel_reason_text")
+RELATED_FIELDS = ("retry_chain", "parent", "children")
+WORKER_FIELDS = ("worker", "lease", "cancel_requested_at", "rescues")
+
+
+def _hidden(description: str) -> Any:
+    """A detail field that stands in for a data field the user may not see."""
+
+    @admin.display(description=description)
+    def show(self: Any, obj: TaskRecord) -> SafeString:
+        return HIDDEN
+
+    return show
+
+
+@admin.register(TaskRecord)
+class TaskRecordAdmin(ReadOnlyAdmin):
+    list_display = (
+        "status_badge",
+        "task_name",
+        "queue",
+        "priority",
+        "attempt",
+        "worker_id",
+        "created",
+        "started",
+        "finished",
+        "run_time",
+        "short_uuid",
+    )
+    list_display_links = ("task_name",)
+    list_filter = ("status", TaskNameFilter, QueueFilter, TagFilter, "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("task_name",)  # shows the search box; get_search_results does the searching
+    search_help_text = "A task's uuid, a task name or its start, or text in the arguments."
+    ordering = ("-created_at",)
+    sortable_by = ("created", "finished")  # the indexed ones
+    list_per_page = 50
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would count the table per choice
+    change_form_template = "admin/qtasks_django/taskrecord/change_form.html"
+    change_list_template = "admin/qtasks_django/taskrecord/change_list.html"
+
+    # -- list -------------------------------------------------------------------
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: TaskRecord) -> SafeString:
+        badge = status_badge(obj.status, obj.get_status_display())
+        if obj.cancel_requested_at and obj.status == "process":
+            return format_html('{} <span class="qtasks-note">cancel requested</span>', badge)
+        return badge
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: TaskRecord) -> str:
+        return format_time(obj.created_at)
+
+    @admin.display(description="started")
+    def started(self, obj: TaskRecord) -> str:
+        return format_time(obj.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: TaskRecord) -> str:
+        return format_time(obj.finished_at)
+
+    @admin.display(description="eta")
+    def eta_time(self, obj: TaskRecord) -> str:
+        """When the task may start (delayed tasks wait for it)."""
+        return format_time(obj.eta)
+
+    @admin.display(description="duration")
+    def run_time(self, obj: TaskRecord) -> str:
+        return format_duration(obj.duration)
+
+    @admin.display(description="uuid")
+    def short_uuid(self, obj: TaskRecord) -> str:
+        return str(obj.uuid)[:8]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[TaskRecord], search_term: str
+    ) -> tuple[QuerySet[TaskRecord], bool]:
+        """A uuid finds its task (primary key); other text matches task names and, for
+        users allowed to see task data, the arguments (which scans: narrow it with filters)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        key = parse_uuid(term)
+        if key is not None:
+            return queryset.filter(pk=key), False
+        match = Q(task_name__startswith=term)
+        if can_view_task_data(request):
+            queryset = queryset.alias(
+                args_text=Cast("args", TextField()), kwargs_text=Cast("kwargs", TextField())
+            )
+            match |= Q(args_text__icontains=term) | Q(kwargs_text__icontains=term)
+        return queryset.filter(match), False
+
+    # -- detail -----------------------------------------------------------------
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[str | None, dict[str, Any]]]:
+        data_visible = can_view_task_data(request)
+        data = DATA_FIELDS if data_visible else tuple(f"{name}_hidden" for name in DATA_FIELDS)
+        progress = ("progress",) if data_visible else ("progress_without_values",)
+        log = ("log",) if data_visible else ("log_hidden",)
+        return [
+            (None, {"fields": OVERVIEW_FIELDS}),
+            ("Arguments and result", {"fields": data}),
+            ("Progress", {"fields": progress}),
+            ("Attempts and related tasks", {"fields": RELATED_FIELDS}),
+            ("Worker", {"fields": WORKER_FIELDS}),
+            ("Log", {"fields": log}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        names: list[str] = []
+        for _title, options in self.get_fieldsets(request, obj):
+            for entry in options["fields"]:
+                names.extend(entry if isinstance(entry, tuple) else (entry,))
+        return names
+
+    @admin.display(description="args")
+    def pretty_args(self, obj: TaskRecord) -> SafeString:
+        return pretty_json(obj.args)
+
+    @admin.display(description="kwargs")
+    def pretty_kwargs(self, obj: TaskRecord) -> SafeString:
+        return pretty_json(obj.kwargs)
+
+    @admin.display(description="result")
+    def pretty_returning(self, obj: TaskRecord) -> SafeString:
+        return pretty_json(obj.returning)
+
+    @admin.display(description="traceback")
+    def traceback_block(self, obj: TaskRecord) -> SafeString | str:
+        return format_html('<pre class="qtasks-traceback">{}</pre>', obj.traceback) if obj.traceback else "-"
+
+    @admin.display(description="cancel reason")
+    def cancel_reason_text(self, obj: TaskRecord) -> str:
+        return obj.cancel_reason or "-"
+
+    pretty_args_hidden = _hidden("args")
+    pretty_kwargs_hidden = _hidden("kwargs")
+    pretty_returning_hidden = _hidden("result")
+    traceback_block_hidden = _hidden("traceback")
+    cancel_reason_text_hidden = _hidden("cancel reason")
+    log_hidden = _hidden("log lines")
+
+    @admin.display(description="progress")
+    def progress(self, obj: TaskRecord) -> SafeString:
+        return self._progress(obj, with_values=True)
+
+    @admin.display(description="progress")
+    def progress_without_values(self, obj: TaskRecord) -> SafeString:
+        return self._progress(obj, with_values=False)
+
+    def _progress(self, obj: TaskRecord, *, with_values: bool) -> SafeString:
+        state = detail.progress_state(obj, with_values=with_values)
+        live_url = reverse(f"admin:{APP_LABEL}_taskrecord_live", args=[str(obj.pk)])
+        context = {"state": state, "live_url": live_url, "with_values": with_values}
+        return render_to_string("admin/qtasks_django/taskrecord/progress.html", context)
+
+    @admin.display(description="attempts")
+    def retry_chain(self, obj: TaskRecord) -> SafeString | str:
+        return detail.render_retry_chain(obj)
+
+    @admin.display(description="parent task")
+    def parent(self, obj: TaskRecord) -> SafeString | str:
+        return detail.render_parent(obj)
+
+    @admin.display(description="nested tasks")
+    def children(self, obj: TaskRecord) -> SafeString | str:
+        return detail.render_children(obj)
+
+    @admin.display(description="worker")
+    def worker(self, obj: TaskRecord) -> SafeString | str:
+        return detail.render_worker(obj)
+
+    @admin.display(description="lease")
+    def lease(self, obj: TaskRecord) -> str:
+        return detail.render_lease(obj)
+
+    @admin.display(description="log lines")
+    def log(self, obj: TaskRecord) -> SafeString | str:
+        return detail.render_log(obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        record = self.get_object_for_action(object_id)
+        extra = {"task_actions": available_actions(request, record) if record else []}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    # -- extra pages --------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        extra = [
+            path("dashboard/", wrap(self.dashboard), name=f"{APP_LABEL}_taskrecord_dashboard"),
+            path("<path:object_id>/live/", wrap(self.live), name=f"{APP_LABEL}_taskrecord_live"),
+            *TaskActionViews(self).urls(),
+        ]
+        return extra + super().get_urls()
+
+    def dashboard(self, request: HttpRequest) -> HttpResponse:
+        return dashboard_view(self, request)
+
+    def live(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The task's status and its progress items after ``?after=<seq>``, as JSON."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "forbidden"}, status=403)
+        record = self.get_object_for_action(object_id)
+        if record is None:
+            return JsonResponse({"error": "not found"}, status=404)
+        after = request.GET.get("after", "0")
+        state = detail.progress_state(
+            record, after_seq=int(after) if after.isdigit() else 0, with_values=can_view_task_data(request)
+        )
+        return JsonResponse(state)
+
+    def get_object_for_action(self, object_id: str) -> TaskRecord | None:
+        key = parse_uuid(object_id)
+        return TaskRecord.objects.filter(pk=key).first() if key else None
