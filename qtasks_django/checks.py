@@ -33,7 +33,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors: list[CheckMessage] = []
     known = {f.name for f in fields(QTasksSettings)} - {"extra"}
     for key in sorted(set(raw) - known):
-        errors.append(Warning(f"QTASKS[{key!r}] is not a known setting", hint=f"Known: {', '.join(sorted(known))}", id="qtasks_django.W001"))
+        errors.append(
+            Warning(
+                f"QTASKS[{key!r}] is not a known setting",
+                hint=f"Known: {', '.join(sorted(known))}",
+                id="qtasks_django.W001",
+            )
+        )
     for key in _NUMBERS:
         errors += _number(key, raw, strict=True)
     for key in _NON_NEGATIVE:
@@ -41,7 +47,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     for key in (*_POSITIVE_INTS, "MAX_RESCUES", "DEFAULT_PRIORITY", "CHILD_MAX_TASKS"):
         value = raw.get(key, getattr(settings, key))
         if isinstance(value, bool) or not isinstance(value, int) or (key in _POSITIVE_INTS and value <= 0):
-            errors.append(Error(f"QTASKS[{key!r}] must be an integer{' > 0' if key in _POSITIVE_INTS else ''}, got {value!r}", id="qtasks_django.E002"))
+            errors.append(
+                Error(
+                    f"QTASKS[{key!r}] must be an integer{' > 0' if key in _POSITIVE_INTS else ''}, got {value!r}",
+                    id="qtasks_django.E002",
+                )
+            )
     errors += _plain_types(raw)
     errors += _statuses(raw)
     errors += _imports(raw)
@@ -49,7 +60,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     heartbeat = raw.get("HEARTBEAT_INTERVAL", settings.HEARTBEAT_INTERVAL)
     lease = raw.get("LEASE_TIMEOUT", settings.LEASE_TIMEOUT)
     if _is_number(heartbeat) and _is_number(lease) and heartbeat >= lease:
-        errors.append(Error("QTASKS['HEARTBEAT_INTERVAL'] must be shorter than LEASE_TIMEOUT, or leases expire under running tasks", id="qtasks_django.E003"))
+        errors.append(
+            Error(
+                "QTASKS['HEARTBEAT_INTERVAL'] must be shorter than LEASE_TIMEOUT, or leases expire under running tasks",
+                id="qtasks_django.E003",
+            )
+        )
     return errors
 
 
@@ -62,7 +78,12 @@ def _number(key: str, raw: dict[str, Any], *, strict: bool) -> list[CheckMessage
     ok = _is_number(value) and (value > 0 if strict else value >= 0)
     if ok:
         return []
-    return [Error(f"QTASKS[{key!r}] must be a number {'> 0' if strict else '>= 0'}, got {value!r}", id="qtasks_django.E002")]
+    return [
+        Error(
+            f"QTASKS[{key!r}] must be a number {'> 0' if strict else '>= 0'}, got {value!r}",
+            id="qtasks_django.E002",
+        )
+    ]
 
 
 def _plain_types(raw: dict[str, Any]) -> list[CheckMessage]:
@@ -77,9 +98,16 @@ def _plain_types(raw: dict[str, Any]) -> list[CheckMessage]:
         errors.append(Error("QTASKS['MAX_RESCUES'] must be >= 0", id="qtasks_django.E002"))
     child_max = raw.get("CHILD_MAX_TASKS", 0)
     if isinstance(child_max, int) and child_max < 0:
-        errors.append(Error("QTASKS['CHILD_MAX_TASKS'] must be >= 0 (0: never replace)", id="qtasks_django.E002"))
+        errors.append(
+            Error("QTASKS['CHILD_MAX_TASKS'] must be >= 0 (0: never replace)", id="qtasks_django.E002")
+        )
     if raw.get("SYNC_POOL", settings.SYNC_POOL) not in _SYNC_POOLS:
-        errors.append(Error(f"QTASKS['SYNC_POOL'] must be one of {_SYNC_POOLS}, got {raw['SYNC_POOL']!r}", id="qtasks_django.E012"))
+        errors.append(
+            Error(
+                f"QTASKS['SYNC_POOL'] must be one of {_SYNC_POOLS}, got {raw['SYNC_POOL']!r}",
+                id="qtasks_django.E012",
+            )
+        )
     return errors
 
 
@@ -87,7 +115,12 @@ def _statuses(raw: dict[str, Any]) -> list[CheckMessage]:
     value = raw.get("RESULT_STATUSES_END", settings.RESULT_STATUSES_END)
     if isinstance(value, list | tuple) and value and all(v in TaskStatus.values for v in value):
         return []
-    return [Error(f"QTASKS['RESULT_STATUSES_END'] must list statuses among {TaskStatus.values}, got {value!r}", id="qtasks_django.E004")]
+    return [
+        Error(
+            f"QTASKS['RESULT_STATUSES_END'] must list statuses among {TaskStatus.values}, got {value!r}",
+            id="qtasks_django.E004",
+        )
+    ]
 
 
 def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
@@ -96,7 +129,9 @@ def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
     from .registry import QueueTasks
 
     wanted = [("APP", raw.get("APP", settings.APP), QueueTasks, True)]
-    wanted.append(("DEFAULT_EXECUTOR", raw.get("DEFAULT_EXECUTOR", settings.DEFAULT_EXECUTOR), BaseTaskExecutor, False))
+    wanted.append(
+        ("DEFAULT_EXECUTOR", raw.get("DEFAULT_EXECUTOR", settings.DEFAULT_EXECUTOR), BaseTaskExecutor, False)
+    )
     errors: list[CheckMessage] = []
     for key in ("MIDDLEWARES_BEFORE", "MIDDLEWARES_AFTER"):
         paths = raw.get(key, ())
@@ -106,7 +141,9 @@ def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
             errors.append(Error(f"QTASKS[{key!r}] must be a list of dotted paths", id="qtasks_django.E005"))
     for key, path, base, instance in wanted:
         if not isinstance(path, str):
-            errors.append(Error(f"QTASKS[{key!r}]: {path!r} is not a dotted path string", id="qtasks_django.E005"))
+            errors.append(
+                Error(f"QTASKS[{key!r}]: {path!r} is not a dotted path string", id="qtasks_django.E005")
+            )
             continue
         try:
             obj = import_string(path)
@@ -115,7 +152,12 @@ def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
             continue
         ok = isinstance(obj, base) if instance else isinstance(obj, type) and issubclass(obj, base)
         if not ok:
-            errors.append(Error(f"QTASKS[{key!r}]: {path!r} is not a {base.__name__}{'' if instance else ' subclass'}", id="qtasks_django.E006"))
+            errors.append(
+                Error(
+                    f"QTASKS[{key!r}]: {path!r} is not a {base.__name__}{'' if instance else ' subclass'}",
+                    id="qtasks_django.E006",
+                )
+            )
     return errors
 
 
@@ -124,14 +166,20 @@ def _notifier(raw: dict[str, Any]) -> list[CheckMessage]:
     if value is None:
         return []
     if not isinstance(value, dict) or not isinstance(value.get("BACKEND"), str):
-        return [Error("QTASKS['NOTIFIER'] must be a dict with a 'BACKEND' dotted path", id="qtasks_django.E007")]
+        return [
+            Error("QTASKS['NOTIFIER'] must be a dict with a 'BACKEND' dotted path", id="qtasks_django.E007")
+        ]
     from .notifiers import get_notifier
     from .notifiers.base import BaseNotifier
 
     try:
         notifier = get_notifier()
     except (ImportError, TypeError, ValueError) as exc:
-        return [Error(f"QTASKS['NOTIFIER']: cannot build {value['BACKEND']!r}: {exc}", id="qtasks_django.E007")]
+        return [
+            Error(f"QTASKS['NOTIFIER']: cannot build {value['BACKEND']!r}: {exc}", id="qtasks_django.E007")
+        ]
     if not isinstance(notifier, BaseNotifier):
-        return [Error(f"QTASKS['NOTIFIER']: {value['BACKEND']!r} is not a BaseNotifier", id="qtasks_django.E007")]
+        return [
+            Error(f"QTASKS['NOTIFIER']: {value['BACKEND']!r} is not a BaseNotifier", id="qtasks_django.E007")
+        ]
     return notifier.check()

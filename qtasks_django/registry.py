@@ -185,7 +185,14 @@ class QueueTasks(TaskRegistry):
         """Async twin of :meth:`add_task`."""
         enqueue = sync_to_async(self.queue.enqueue)
         task = await enqueue(
-            task_name, args, kwargs, priority=priority, timeout=timeout, eta=eta, countdown=countdown, wait=False
+            task_name,
+            args,
+            kwargs,
+            priority=priority,
+            timeout=timeout,
+            eta=eta,
+            countdown=countdown,
+            wait=False,
         )
         if timeout is None or task is None:
             return task

@@ -192,4 +192,3 @@ class SyncTaskCls(BaseTaskCls):
 
 class AsyncTaskCls(BaseTaskCls):
     add_task = BaseTaskCls.aenqueue
-

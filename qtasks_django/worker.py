@@ -31,6 +31,7 @@ from .runs import TaskRun
 from .slots import SlotThreads
 from .status import TaskStatus
 from .task import SyncTask
+from .watchdog import LoopBlocked, LoopWatchdog
 
 if TYPE_CHECKING:
     from .models import TaskRecord
@@ -81,7 +82,8 @@ class Worker:
         self._slots = SlotThreads(2 * concurrency + 4)
         self._writer: OutcomeWriter | None = None  # started with the worker
         self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="qtasks-loop", daemon=True)
+        self._loop_thread = threading.Thread(target=self._serve_loop, name="qtasks-loop", daemon=True)
+        self._watchdog = LoopWatchdog(self._loop, self._loop_thread)
         self._due: dict[str, float] = {}
         self.cancels = CancelWatch(self.queue, self._loop)
         self._next_eta: float | None = None  # monotonic time the next delayed task is due
@@ -136,7 +138,16 @@ class Worker:
         self.stopping.set()
         self.wakeup.set()
 
+    def _serve_loop(self) -> None:
+        while True:
+            try:
+                self._loop.run_forever()
+                return
+            except LoopBlocked:  # the watchdog's interrupt landed between two task steps
+                logger.warning("event loop interrupted outside a task; resuming it")
+
     def _iteration(self) -> int:
+        self._watchdog.check()
         self._periodic("heartbeat", settings.HEARTBEAT_INTERVAL, self._heartbeat)
         self._periodic("rescue", settings.RESCUE_INTERVAL, self._rescue)
         if self._processes is not None:
@@ -218,6 +229,7 @@ class Worker:
         future.add_done_callback(lambda _f, key=record.uuid: self._done(key))
 
     async def _process(self, run: TaskRun) -> None:
+        self._watchdog.track(run)
         try:
             await process(run, self._processes, self._writer)
             self.processed += 1

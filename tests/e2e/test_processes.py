@@ -30,5 +30,8 @@ def test_processes_run_tasks_in_parallel_and_stop_together(start_worker) -> None
 
     worker.send(signal.SIGTERM)
     assert worker.wait_exit(timeout=30) == 0
-    wait_for(lambda: all(w.stopped_at for w in WorkerRecord.objects.filter(id__startswith=worker.id)),
-             timeout=10, what="both worker processes to record their stop")
+    wait_for(
+        lambda: all(w.stopped_at for w in WorkerRecord.objects.filter(id__startswith=worker.id)),
+        timeout=10,
+        what="both worker processes to record their stop",
+    )
