@@ -254,8 +254,7 @@ def _alive(pid: int) -> bool:
 
 def _zygote_main(sock: socket.socket, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
     """Fork a child for each request byte; send its pid and its end of the pipe back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _ignore_stop_signals()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     _die_with(parent)
     _forget_inherited_connections()
@@ -285,8 +284,7 @@ def _zygote_main(sock: socket.socket, app: QueueTasks, components: dict[str, Any
 
 def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
     """Serve ``run`` messages until the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _ignore_stop_signals()
     _die_with(parent)
     _forget_inherited_connections()
     # The child drives the executor with an event loop of its own, but runs one sync
@@ -366,6 +364,14 @@ def _run_one(
         current.clear()
         close_old_connections()
     return outcome, run.ctx.log_lines if run else []
+
+
+def _ignore_stop_signals() -> None:
+    # Ctrl-C reaches the whole process group, and systemd sends SIGTERM to the whole
+    # cgroup: the worker alone decides (drain, then release), and kills children
+    # itself. If the worker dies, PR_SET_PDEATHSIG takes them down with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _die_with(parent: int) -> None:

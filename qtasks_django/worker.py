@@ -131,9 +131,12 @@ class Worker:
             wake_thread.join(timeout=5)
             self._shutdown()
 
-    def stop(self) -> None:
-        """Stop claiming; a second call releases running tasks at once."""
-        if self.stopping.is_set():
+    def stop(self, force: bool | None = None) -> None:
+        """Stop claiming; a second call (or ``force=True``) releases running tasks at once.
+
+        Never call it from a signal handler: it takes locks the interrupted thread may hold.
+        """
+        if force or (force is None and self.stopping.is_set()):
             self.force.set()
         self.stopping.set()
         self.wakeup.set()

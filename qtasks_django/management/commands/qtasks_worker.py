@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,13 +166,22 @@ class Command(BaseCommand):
 def stop_on_signals(worker: Worker) -> Iterator[None]:
     """First SIGINT/SIGTERM drains; a second releases running tasks at once. Handlers are restored after."""
 
+    received: list[int] = []
+
     def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        force = len(received) > 1
         logger.warning(
             "received %s: %s",
             signal.Signals(signum).name,
-            "releasing running tasks now" if worker.stopping.is_set() else "stopping after running tasks",
+            "releasing running tasks now" if force else "stopping after running tasks",
         )
-        worker.stop()
+        # Not worker.stop() here: the handler runs in the main thread, which may be
+        # inside Event.wait holding that event's lock; setting it from here would
+        # wait for that lock forever. A thread can take it.
+        threading.Thread(
+            target=worker.stop, kwargs={"force": force}, name="qtasks-signal", daemon=True
+        ).start()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
