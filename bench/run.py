@@ -1,21 +1,30 @@
-"""Benchmark: qtasks_django against the substrate's limits, in one run.
+"""Benchmark qtasks_django against PostgreSQL's own limits, in one run.
 
-Usage (PostgreSQL; the database must exist):
+    python -m bench [--quick] [--docs] [--json PATH] [--markdown PATH|-] [--svg PATH]
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/qtasks_bench python bench/run.py [--tasks 2000] [--concurrency 4]
+DATABASE_URL chooses the PostgreSQL database (default
+postgres://postgres@127.0.0.1:5432/qtasks_bench; created when missing, and emptied:
+use a database of its own). Measures, each --repeat times (median reported):
 
-Measures, on the same machine and database, in this order:
-  raw_insert   single-row INSERT + COMMIT with psycopg (the enqueue ceiling)
-  enqueue      add.add_task(...) through qtasks_django (validation + INSERT + NOTIFY)
-  raw_claim    UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1), one row per txn
-  worker       an in-process Worker draining no-op tasks (claim, run, fenced finish)
-and prints each rate and its ratio to the matching raw rate. Numbers from different runs
-are not comparable (the machines are noisy); ratios within one run are.
+  raw_insert / raw_claim  psycopg alone: single-row INSERT+COMMIT, and one-row
+                          FOR UPDATE SKIP LOCKED claim+COMMIT, on a copy of the task table
+  enqueue_single / _bulk  noop.add_task(i) one per call; app.add_tasks() in chunks
+  drain_*                 `manage.py qtasks_worker --burst --processes 1|2` draining a
+                          backlog of sync and of async no-op tasks (first start to last finish)
+  drain_*_history, flat_* the 1-process drains again with 1,000,000 finished rows in the table
+  latency_*               enqueue→start at 20 tasks/s to an idle worker (the task records its start)
+  rss_*                   peak RSS (VmHWM) of every worker process and its children
+
+Prints a table with ratios to raw_insert and the issue's targets. --docs rewrites the
+results block of docs/performance.md, docs/performance.json and docs/img/performance.svg;
+--from-json PATH reports a run saved with --json again, measuring nothing.
+Ratios within one run are meaningful; absolute numbers depend on the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -25,95 +34,81 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    options = parser.parse_args()
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="A small smoke run (well under a minute).")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="Runs per measure (default 3; 1 with --quick)."
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="qtasks_worker --concurrency (default: QTASKS)."
+    )
+    parser.add_argument("--json", type=Path, default=None, help="Write the results as JSON here.")
+    parser.add_argument("--markdown", default=None, help="Write the results as Markdown here ('-': stdout).")
+    parser.add_argument("--svg", type=Path, default=None, help="Write the bar chart here.")
+    parser.add_argument(
+        "--docs", action="store_true", help="Update docs/performance.md, .json and img/performance.svg."
+    )
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="Measure nothing: report a saved --json run again."
+    )
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    if options.from_json:
+        return rewrite(options)
+    from bench.plan import Plan
+
+    plan = Plan.quick(options.concurrency) if options.quick else Plan(concurrency=options.concurrency)
+    if options.repeat:
+        plan = dataclasses.replace(plan, repeat=options.repeat)
+    _setup_django()
+    from bench import output
+    from bench.plan import measures_of, targets
+    from bench.runner import Runner
+
+    measures = measures_of(plan)
+    meta = output.machine_facts(argv if argv is not None else sys.argv[1:], quick=options.quick)
+    started = time.perf_counter()
+    errors = Runner(plan, measures).run()
+    meta.update(seconds=round(time.perf_counter() - started, 1), errors=errors, load_after=os.getloadavg()[0])
+    output.write_all(measures, targets(), meta, options)
+    return 1 if errors else 0
+
+
+def rewrite(options: argparse.Namespace) -> int:
+    """Print and write the outputs of a saved run again (e.g. after changing the chart)."""
+    import json
+
+    from bench import output
+    from bench.plan import targets
+    from bench.report import Measure
+
+    saved = json.loads(options.from_json.read_text())
+    fields = ("label", "unit", "runs", "statistic")
+    measures = {key: Measure(key, *(m[f] for f in fields)) for key, m in saved["measures"].items()}
+    output.write_all(measures, targets(), saved["meta"], options)
+    return 0
+
+
+def _setup_django() -> None:
     import django
 
     django.setup()
     from django.core.management import call_command
     from django.db import connection
 
+    from bench.output import ensure_database
+
     if connection.vendor != "postgresql":
-        sys.exit("bench/run.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+        sys.exit("the benchmark measures PostgreSQL: set DATABASE_URL=postgres://...")
+    ensure_database()
     call_command("migrate", verbosity=0)
-    results = {
-        "raw_insert": raw_insert(options.tasks),
-        "enqueue": enqueue(options.tasks),
-        "raw_claim": raw_claim(options.tasks),
-        "worker": worker(options.tasks, options.concurrency),
-    }
-    print(f"{'measure':<12} {'per second':>12}")
-    for name, rate in results.items():
-        print(f"{name:<12} {rate:>12.0f}")
-    print(f"enqueue / raw_insert = {results['enqueue'] / results['raw_insert']:.2f}")
-    print(f"worker  / raw_claim  = {results['worker'] / results['raw_claim']:.2f}")
-
-
-def _psycopg():
-    import psycopg
-    from django.db import connection
-
-    params = dict(connection.get_connection_params())
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    return psycopg.connect(**params, autocommit=True)
-
-
-def raw_insert(n: int) -> float:
-    with _psycopg() as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_raw")
-        conn.execute("CREATE TABLE bench_raw (id uuid primary key, name text, args jsonb, status text, priority int, created timestamptz)")
-        start = time.perf_counter()
-        for _ in range(n):
-            conn.execute(
-                "INSERT INTO bench_raw VALUES (gen_random_uuid(), 'noop', '[]', 'new', 0, now())"
-            )
-        return n / (time.perf_counter() - start)
-
-
-def raw_claim(n: int) -> float:
-    with _psycopg() as conn:
-        conn.execute("CREATE INDEX IF NOT EXISTS bench_raw_ready ON bench_raw (priority, created) WHERE status = 'new'")
-        start = time.perf_counter()
-        for _ in range(n):
-            conn.execute(
-                "UPDATE bench_raw SET status = 'process' WHERE id = (SELECT id FROM bench_raw WHERE status = 'new' "
-                "ORDER BY priority, created FOR UPDATE SKIP LOCKED LIMIT 1)"
-            )
-        elapsed = time.perf_counter() - start
-        conn.execute("DROP TABLE bench_raw")
-        return n / elapsed
-
-
-def enqueue(n: int) -> float:
-    from bench.tasks import noop
-    from qtasks_django.models import TaskRecord
-
-    TaskRecord.objects.all().delete()
-    start = time.perf_counter()
-    for i in range(n):
-        noop.add_task(i)
-    return n / (time.perf_counter() - start)
-
-
-def worker(n: int, concurrency: int) -> float:
-    from qtasks_django import app
-    from qtasks_django.models import TaskRecord
-    from qtasks_django.worker import Worker
-
-    assert TaskRecord.objects.filter(status="new").count() == n
-    start = time.perf_counter()
-    Worker(app=app, concurrency=concurrency, burst=True, poll_interval=0.05).run()
-    elapsed = time.perf_counter() - start
-    done = TaskRecord.objects.filter(status="success").count()
-    if done != n:
-        sys.exit(f"worker finished {done} of {n} tasks")
-    return n / elapsed
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

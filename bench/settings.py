@@ -1,13 +1,23 @@
-"""Minimal settings for bench/run.py: the app, a PostgreSQL database, quiet logs."""
+"""Settings of the benchmark: the app and the bench tasks on PostgreSQL, quiet logs.
+
+``DATABASE_URL`` chooses the database (default ``qtasks_bench`` on the local server).
+"""
 
 from __future__ import annotations
 
 import environ
 
 env = environ.Env()
-SECRET_KEY = "bench-only"
+SECRET_KEY = "bench-only"  # the benchmark serves no requests
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "qtasks_django", "bench"]
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/qtasks_bench")}
 USE_TZ = True
+TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGGING = {"version": 1, "disable_existing_loggers": False, "loggers": {"qtasks_django": {"level": "ERROR"}}}
+QTASKS: dict[str, object] = {}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

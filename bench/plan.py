@@ -1,0 +1,99 @@
+"""What a benchmark run measures, how much of it, and the issue's targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.report import Measure, Target
+
+TASK_KINDS = {"sync": ("noop", "stamp"), "async": ("anoop", "astamp")}
+"""Kind → (the no-op task drained, the task that records its start time)."""
+PROCESS_COUNTS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run; ``quick()`` is a smoke run of well under a minute."""
+
+    repeat: int = 3
+    substrate_ops: int = 2000
+    single_enqueues: int = 2000
+    bulk_enqueues: int = 10_000
+    bulk_chunk: int = 1000
+    backlog: int = 10_000
+    history_rows: int = 1_000_000
+    latency_rate: float = 20.0
+    latency_seconds: float = 10.0
+    concurrency: int | None = None
+
+    @classmethod
+    def quick(cls, concurrency: int | None = None) -> Plan:
+        return cls(
+            repeat=1,
+            substrate_ops=200,
+            single_enqueues=200,
+            bulk_enqueues=2000,
+            backlog=500,
+            history_rows=10_000,
+            latency_seconds=1.5,
+            concurrency=concurrency,
+        )
+
+
+def drain_key(kind: str, processes: int, history: bool = False) -> str:
+    return f"drain_{kind}_p{processes}" + ("_history" if history else "")
+
+
+def measures_of(plan: Plan) -> dict[str, Measure]:
+    """Return every measure of a run, in the order the report lists them, with no runs yet."""
+    history = _short_count(plan.history_rows)
+    items = [
+        Measure("raw_insert", "raw INSERT+COMMIT", "tasks/s"),
+        Measure("raw_claim", "raw SKIP LOCKED claim+COMMIT", "tasks/s"),
+        Measure("enqueue_single", "enqueue: add_task, 1 per call", "tasks/s"),
+        Measure("enqueue_bulk", f"enqueue: add_tasks, {plan.bulk_chunk:,} per call", "tasks/s"),
+    ]
+    for kind in TASK_KINDS:
+        for processes in PROCESS_COUNTS:
+            label = f"drain: {kind}, {processes} process{'es' if processes > 1 else ''}"
+            items.append(Measure(drain_key(kind, processes), label, "tasks/s"))
+    for kind in TASK_KINDS:
+        items.append(
+            Measure(
+                drain_key(kind, 1, history=True), f"drain: {kind}, 1 process, {history} old rows", "tasks/s"
+            )
+        )
+        items.append(Measure(f"flat_{kind}", f"drain with {history} old rows / empty: {kind}", "x"))
+    for kind in TASK_KINDS:
+        for pct in (50, 99):
+            items.append(Measure(f"latency_{kind}_p{pct}", f"enqueue→start p{pct}: {kind}", "ms"))
+    for role in ("worker", "task child", "supervisor"):
+        key = "rss_" + role.replace(" ", "_")
+        items.append(Measure(key, f"peak RSS: {role}", "MB", statistic="max"))
+    return {m.key: m for m in items}
+
+
+def _short_count(count: int) -> str:
+    """Return 1000000 as '1M', 20000 as '20k'."""
+    if count >= 1_000_000 and count % 1_000_000 == 0:
+        return f"{count // 1_000_000}M"
+    if count >= 1000 and count % 1000 == 0:
+        return f"{count // 1000}k"
+    return f"{count:,}"
+
+
+def targets() -> list[Target]:
+    """Return the issue's targets (ratios are to the raw INSERT+COMMIT rate of the same run)."""
+    goals = [
+        Target("enqueue_single", 0.75, relative_to="raw_insert"),
+        Target("enqueue_bulk", 10.0, relative_to="raw_insert"),
+    ]
+    for kind in TASK_KINDS:
+        goals += [Target(drain_key(kind, p), 1.0, relative_to="raw_insert") for p in PROCESS_COUNTS]
+        goals.append(Target(f"flat_{kind}", 0.8))
+        goals.append(Target(f"latency_{kind}_p50", 3.0, higher_is_better=False))
+        goals.append(Target(f"latency_{kind}_p99", 10.0, higher_is_better=False))
+    goals += [
+        Target(f"rss_{role}", 64.0, higher_is_better=False) for role in ("worker", "task_child", "supervisor")
+    ]
+    return goals

@@ -1,0 +1,109 @@
+"""The order of a benchmark run: every measure, repeated, then the drains over a large history."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from bench import measures, substrate, workers
+from bench.plan import PROCESS_COUNTS, TASK_KINDS, Plan, drain_key
+from bench.report import Measure, median, ratio
+
+
+class Runner:
+    """Run every measure ``plan.repeat`` times, interleaved so that drift hits all alike."""
+
+    def __init__(self, plan: Plan, measures: dict[str, Measure]) -> None:
+        self.plan = plan
+        self.measures = measures
+        self.errors: list[str] = []
+
+    def run(self) -> list[str]:
+        for round_number in range(1, self.plan.repeat + 1):
+            _progress(f"round {round_number} of {self.plan.repeat}")
+            self.round()
+        self.history()
+        measures.clear_tasks()
+        return self.errors
+
+    def attempt(self, name: str, func: Callable[[], Any]) -> Any:
+        """Run one measure; on failure note it and go on with the others."""
+        _progress(f"  {name}")
+        try:
+            return func()
+        except Exception as exc:
+            self.errors.append(f"{name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+            _progress(f"  {name} FAILED:\n{traceback.format_exc()}")
+            return None
+
+    def add(self, key: str, value: float | None) -> None:
+        if value is not None:
+            self.measures[key].runs.append(value)
+
+    def round(self) -> None:
+        plan = self.plan
+        self.add("raw_insert", self.attempt("raw_insert", lambda: substrate.insert_rate(plan.substrate_ops)))
+        self.add("raw_claim", self.attempt("raw_claim", lambda: substrate.claim_rate(plan.substrate_ops)))
+        single = self.attempt("enqueue_single", lambda: measures.single_enqueue_rate(plan.single_enqueues))
+        self.add("enqueue_single", single)
+        bulk = self.attempt(
+            "enqueue_bulk", lambda: measures.bulk_enqueue_rate(plan.bulk_enqueues, plan.bulk_chunk)
+        )
+        self.add("enqueue_bulk", bulk)
+        for kind in TASK_KINDS:
+            for processes in PROCESS_COUNTS:
+                self.drain(kind, processes, history=False)
+        for kind in TASK_KINDS:
+            self.latency(kind)
+
+    def drain(self, kind: str, processes: int, history: bool) -> float | None:
+        key = drain_key(kind, processes, history)
+        if not history:
+            measures.clear_tasks()
+        task_name = TASK_KINDS[kind][0]
+        run = partial(workers.drain, task_name, self.plan.backlog, processes, self.plan.concurrency)
+        result = self.attempt(key, run)
+        if result is None:
+            return None
+        self.add(key, result.rate)
+        self.add_rss(result.rss_mb)
+        return result.rate
+
+    def latency(self, kind: str) -> None:
+        plan = self.plan
+        task_name = TASK_KINDS[kind][1]
+        run = partial(workers.latency, task_name, plan.latency_rate, plan.latency_seconds, plan.concurrency)
+        result = self.attempt(f"latency_{kind}", run)
+        if result is None or not result.latencies_ms:
+            return
+        p50, p99 = workers.latency_percentiles(result)
+        self.add(f"latency_{kind}_p50", p50)
+        self.add(f"latency_{kind}_p99", p99)
+        self.add_rss(result.rss_mb)
+
+    def add_rss(self, peaks: dict[str, float]) -> None:
+        for role, peak in peaks.items():
+            self.add("rss_" + role.replace(" ", "_"), peak)
+
+    def history(self) -> None:
+        """Drain again (1 process) with a large history of finished rows in the table."""
+        measures.clear_tasks()
+        _progress(f"history: inserting {self.plan.history_rows:,} finished rows")
+        newest = self.attempt("history rows", lambda: measures.insert_finished_rows(self.plan.history_rows))
+        if newest is None:
+            return
+        for _ in range(self.plan.repeat):
+            for kind in TASK_KINDS:
+                measures.delete_newer_than(newest)
+                self.drain(kind, 1, history=True)
+        for kind in TASK_KINDS:
+            loaded, empty = (self.measures[drain_key(kind, 1, h)].runs for h in (True, False))
+            if loaded and empty:
+                self.add(f"flat_{kind}", ratio(median(loaded), median(empty)))
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

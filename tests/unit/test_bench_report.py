@@ -1,0 +1,155 @@
+"""The benchmark's pure helpers: statistics, ratios to the substrate, targets, tables, the chart."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from bench import plot
+from bench.output import BLOCK_END, BLOCK_START, replace_block
+from bench.plan import Plan, measures_of, targets
+from bench.report import (
+    Measure,
+    Target,
+    format_number,
+    markdown_table,
+    median,
+    percentile,
+    ratio,
+    rows,
+    text_table,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_median_of_odd_and_even_counts() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    with pytest.raises(ValueError, match="no values"):
+        median([])
+
+
+def test_percentile_is_a_value_that_occurred() -> None:
+    values = [float(v) for v in range(100, 0, -1)]  # 100 .. 1, unsorted on purpose
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1.0, 2.0, 30.0], 99) == 30.0
+
+
+def test_ratio_is_none_without_both_numbers() -> None:
+    assert ratio(1500.0, 1000.0) == 1.5
+    assert ratio(None, 1000.0) is None
+    assert ratio(1500.0, None) is None
+    assert ratio(1500.0, 0.0) is None
+
+
+def test_a_measure_reports_its_median_or_its_maximum() -> None:
+    assert Measure("a", "A", "tasks/s", runs=[10.0, 30.0, 20.0]).value == 20.0
+    assert Measure("b", "B", "MB", runs=[10.0, 30.0, 20.0], statistic="max").value == 30.0
+    assert Measure("c", "C", "ms").value is None
+
+
+def run_with(**values: float) -> dict[str, Measure]:
+    units = {"raw_insert": "tasks/s", "drain": "tasks/s", "latency": "ms"}
+    return {key: Measure(key, key.title(), units[key], runs=[value]) for key, value in values.items()}
+
+
+def test_targets_compare_ratios_to_the_substrate_or_plain_values() -> None:
+    measures = run_with(raw_insert=1000.0, drain=1200.0, latency=4.0)
+    drain_goal = Target("drain", 1.0, relative_to="raw_insert")
+    latency_goal = Target("latency", 3.0, higher_is_better=False)
+
+    assert drain_goal.actual(measures) == 1.2
+    assert drain_goal.met(measures) is True
+    assert latency_goal.met(measures) is False
+    assert Target("missing", 1.0).met(measures) is None
+    assert drain_goal.describe() == "≥ 1x raw INSERT"
+    assert latency_goal.describe() == "≤ 3"
+
+
+def test_table_rows_show_the_ratio_only_for_rates() -> None:
+    measures = run_with(raw_insert=1000.0, drain=500.0, latency=2.5)
+    goals = [Target("drain", 1.0, relative_to="raw_insert"), Target("latency", 3.0, higher_is_better=False)]
+
+    assert rows(measures, goals) == [
+        ["Raw_Insert", "1,000 tasks/s", "1.00x", "", ""],
+        ["Drain", "500 tasks/s", "0.50x", "≥ 1x raw INSERT", "NOT met"],
+        ["Latency", "2.50 ms", "", "≤ 3", "met"],
+    ]
+
+
+def test_numbers_are_short_and_missing_ones_say_so() -> None:
+    assert format_number(12345.6, "tasks/s") == "12,346 tasks/s"
+    assert format_number(42.25, "ms") == "42.2 ms"
+    assert format_number(0.874, "x") == "0.87x"
+    assert format_number(None, "ms") == "n/a"
+
+
+def test_text_and_markdown_tables_have_a_line_per_row() -> None:
+    table = [["a", "1", "", "", ""], ["longer name", "22", "0.5x", "≥ 1", "met"]]
+
+    text = text_table(table).splitlines()
+    markdown = markdown_table(table).splitlines()
+
+    assert len(text) == len(markdown) == 4
+    assert text[2].index("1") == text[3].index("22") == len("longer name  ")  # aligned on the longest cell
+    assert markdown[1] == "|---|---|---|---|---|"
+    assert markdown[3] == "| longer name | 22 | 0.5x | ≥ 1 | met |"
+
+
+def test_every_issue_target_is_checked() -> None:
+    goals = {(t.key, t.relative_to): t.bound for t in targets()}
+
+    assert goals[("enqueue_single", "raw_insert")] == 0.75
+    assert goals[("enqueue_bulk", "raw_insert")] == 10.0
+    for kind in ("sync", "async"):
+        assert goals[(f"drain_{kind}_p1", "raw_insert")] == goals[(f"drain_{kind}_p2", "raw_insert")] == 1.0
+        assert goals[(f"latency_{kind}_p50", None)] == 3.0
+        assert goals[(f"latency_{kind}_p99", None)] == 10.0
+        assert goals[(f"flat_{kind}", None)] == 0.8
+    assert goals[("rss_worker", None)] == goals[("rss_task_child", None)] == 64.0
+    assert set(measures_of(Plan())) >= {key for key, _ in goals}
+
+
+def test_the_chart_is_valid_svg_with_a_bar_per_measured_value() -> None:
+    measures = measures_of(Plan())
+    measures["raw_insert"].runs = [2000.0]
+    measures["drain_sync_p1"].runs = [2500.0]
+    measures["drain_sync_p1"].label = "<drain & co>"
+    measures["latency_sync_p50"].runs = [2.0]
+    measures["rss_worker"].runs = [50.0, 70.0]
+
+    document = plot.svg(plot.panels(measures, targets()), caption="run <1>")
+
+    root = ET.fromstring(document)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    bars = [r for r in root.iter(f"{SVG}rect") if r.get("height") != "100%"]
+    assert len(bars) == 3  # the measures without runs are left out
+    assert "<drain & co>" in texts and "run <1>" in texts
+    assert "1.25x (2,500/s)" in texts
+    assert "70.0 MB" in texts  # peak RSS is the maximum, and above its target
+    fills = {r.get("fill") for r in bars}
+    assert fills == {plot.COLORS[True], plot.COLORS[False]}
+
+
+def test_the_docs_page_gets_new_results_between_its_markers(tmp_path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Title\n\nMethod.\n\n{BLOCK_START}\nold results\n{BLOCK_END}\n\nAfter.\n")
+
+    replace_block(page, "new results")
+    replace_block(page, "newer results")
+
+    assert page.read_text() == f"# Title\n\nMethod.\n\n{BLOCK_START}\nnewer results\n{BLOCK_END}\n\nAfter.\n"
+
+
+def test_a_page_without_markers_is_left_alone(tmp_path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text("# Title\n")
+
+    with pytest.raises(SystemExit, match="no <!-- bench:results:start -->"):
+        replace_block(page, "results")
+
+    assert page.read_text() == "# Title\n"
