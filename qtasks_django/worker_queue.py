@@ -61,20 +61,44 @@ class WorkerQueue:
         self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
     ) -> list[TaskRecord]:
         # One statement, one round trip: the sub-select locks the rows it picks and
-        # skips rows other workers hold; the UPDATE commits with it (autocommit).
+        # skips rows other workers hold; the UPDATE commits with it (autocommit). The
+        # text is constant, so it is prepared once per connection and bound server-side:
+        # no planning and no client-side quoting on the worker's hottest path.
+        import psycopg
+
         from .models import TaskRecord
 
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
         meta = TaskRecord._meta
-        table = connections[self.using].ops.quote_name(meta.db_table)
+        fields = list(meta.concrete_fields)
+        table = quote(meta.db_table)
         queue_filter = "AND queue = ANY(%s)" if queues else ""
         sql = (
             f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
             f"started_at = %s, updated_at = %s WHERE uuid IN ("
             f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
-            f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
+            f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"RETURNING {', '.join(quote(f.column) for f in fields)}"
         )
         params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
-        return list(TaskRecord.objects.using(self.using).raw(sql, params))
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            rows = cursor.fetchall()
+        converters = [getattr(f, "from_db_value", None) for f in fields]
+        names = [f.attname for f in fields]
+        return [
+            TaskRecord.from_db(
+                self.using,
+                names,
+                [
+                    value if convert is None else convert(value, None, connection)
+                    for value, convert in zip(row, converters, strict=False)
+                ],
+            )
+            for row in rows
+        ]
 
     def _claim_portable(
         self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]

@@ -53,7 +53,7 @@ class PostgresListener(ReconnectingListener):
     def _receive(self, timeout: float) -> list[tuple[str, str]]:
         received = [(n.channel, n.payload) for n in self._conn.notifies(timeout=timeout, stop_after=1)]
         if received:  # collect whatever else is already queued, without waiting
-            received += [(n.channel, n.payload) for n in self._conn.notifies(timeout=0.001)]
+            received += [(n.channel, n.payload) for n in self._conn.notifies(timeout=0.0)]
         return received
 
     def _drop(self) -> None:
