@@ -55,7 +55,10 @@ async def process(
     if run.released:
         return outcome  # shutdown gave it back to the queue: it runs again elsewhere
     if writer is not None:
-        await asyncio.wrap_future(writer.submit(run, outcome))
+        # The slot is free as soon as the outcome is queued: the commit of the batch
+        # overlaps the next tasks. A worker that dies before it leaves the task in
+        # ``process`` under its lease, to be rescued: at-least-once, never lost.
+        writer.submit(run, outcome).add_done_callback(_report_write_failure)
     else:
         await run.run_sync(_retrying_db_errors, record_outcome, run, outcome)
     _log(run, outcome, time.monotonic() - started)
@@ -136,6 +139,12 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
     if not written:
         log_lost_lease(run, outcome)
     return written
+
+
+def _report_write_failure(future: Any) -> None:
+    exc = future.exception()
+    if exc is not None:
+        logger.error("an outcome could not be written (the task is rescued when its lease expires): %r", exc)
 
 
 def send_finished(run: TaskRun, outcome: Outcome) -> None:

@@ -249,5 +249,7 @@ async def arouted(x):
 
 app.include_router(router)
 app.include_router(arouter)
+from .tasks_admin import *  # noqa: E402,F403
 from .tasks_e2e import *  # noqa: E402,F403
+from .tasks_faults import *  # noqa: E402,F403
 from .tasks_integration import *  # noqa: E402,F403
