@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import queue as queue_lib
 import threading
+import traceback as traceback_lib
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from . import notifiers
@@ -53,15 +54,13 @@ class OutcomeWriter:
         self._thread.join(timeout)
 
     def _serve(self) -> None:
-        from .processing import _retrying_db_errors, record_outcome
-
         try:
             while True:
                 batch, stop = self._take()
                 plain = [item for item in batch if _is_plain(item[0], item[1])]
                 for run, outcome, future in batch:
                     if not _is_plain(run, outcome):
-                        _settle(future, _retrying_db_errors, record_outcome, run, outcome)
+                        _settle(future, _write_one, run, outcome)
                 if plain:
                     self._write_plain(plain)
                 if stop:
@@ -92,9 +91,16 @@ class OutcomeWriter:
             written = _retrying_db_errors(
                 finish_many, [(run, outcome) for run, outcome, _ in items], self.using
             )
-        except BaseException as exc:
+        except (OperationalError, InterfaceError) as exc:  # the database stayed away
             for _, _, future in items:
                 future.set_exception(exc)
+            return
+        except DatabaseError:
+            # One value the database refuses (a NUL in a string, say) fails the whole
+            # statement: write them one by one so only that task ends in error.
+            logger.warning("a batch of outcomes was refused; writing them one by one", exc_info=True)
+            for run, outcome, future in items:
+                _settle(future, _write_one, run, outcome)
             return
         for run, outcome, future in items:
             ok = run.uuid in written
@@ -158,6 +164,19 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
         for uuid in written:
             notifier.send(notifiers.FINISHED, str(uuid))
     return written
+
+
+def _write_one(run: TaskRun, outcome: Outcome) -> bool:
+    """Write one outcome; if the database refuses it, write the refusal as the task's error."""
+    from .processing import Outcome, _retrying_db_errors, record_outcome
+
+    try:
+        return bool(_retrying_db_errors(record_outcome, run, outcome))
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:
+        refusal = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
+        return bool(_retrying_db_errors(record_outcome, run, refusal))
 
 
 def _is_plain(run: TaskRun, outcome: Outcome) -> bool:

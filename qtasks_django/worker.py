@@ -86,7 +86,11 @@ class Worker:
         self._watchdog = LoopWatchdog(self._loop, self._loop_thread)
         self._due: dict[str, float] = {}
         self.cancels = CancelWatch(self.queue, self._loop)
-        self._next_eta: float | None = None  # monotonic time the next delayed task is due
+        self._next_eta: float | None = None
+        self._suspects = False  # a rescued task waits to be run alone
+        self._quarantined = (
+            False  # one runs now: claim nothing else  # monotonic time the next delayed task is due
+        )
         self._processes = (
             TaskProcesses(
                 concurrency, app=app, components=self._components(), max_tasks=settings.CHILD_MAX_TASKS
@@ -163,18 +167,38 @@ class Worker:
                 running = {key: run for key, (run, _) in self.running.items()}
             self._periodic("cancels", self.poll_interval, lambda: self.cancels.check(running))
             self.cancels.force_overdue(running)
+        if self._suspects or self._quarantined:
+            return self._claim_suspect()
         free = self.concurrency - len(self.running)
         if free <= 0:
             return 0
         records = self.queue.claim(self.id, self.queues, free)
         for record in records:
             self._start(record)
+        if not records and not self.running:
+            self._suspects = self.queue.suspects_waiting(self.queues)
         if len(records) < free:
             due = self.queue.next_eta(self.queues)
             self._next_eta = (
                 None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
             )
         return len(records)
+
+    def _claim_suspect(self) -> int:
+        """Run a rescued task alone: wait until nothing else runs, then claim one suspect."""
+        if self.running:
+            return 0  # drain first (and while quarantined, claim nothing else)
+        self._quarantined = False
+        records = self.queue.claim(self.id, self.queues, 1, suspects=True)
+        if not records:
+            self._suspects = False
+            return 0
+        self._quarantined = True
+        logger.info(
+            "task=%s uuid=%s was rescued before: running it alone", records[0].task_name, records[0].uuid
+        )
+        self._start(records[0])
+        return 1
 
     def _idle_wait(self) -> float:
         """Sleep until the next poll, the next delayed task or the next cancel deadline."""
@@ -282,6 +306,7 @@ class Worker:
         requeued, failed = self.queue.rescue()
         if requeued or failed:
             logger.warning("rescued tasks of lost workers: requeued=%d failed=%d", requeued, failed)
+        self._suspects = self._suspects or self.queue.suspects_waiting(self.queues)
 
     def _has_ready(self) -> bool:
         from .models import TaskRecord

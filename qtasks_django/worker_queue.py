@@ -37,10 +37,20 @@ class WorkerQueue:
     def notifier(self) -> notifiers.BaseNotifier:
         return notifiers.get_notifier(self.using)
 
-    def claim(self, worker_id: str, queues: list[str] | None, limit: int) -> list[TaskRecord]:
-        """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them."""
+    def claim(
+        self, worker_id: str, queues: list[str] | None, limit: int, *, suspects: bool = False
+    ) -> list[TaskRecord]:
+        """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them.
+
+        Tasks that were rescued (their worker died while running them) are *suspects*:
+        they may be the ones that killed it. They are claimed only with ``suspects=True``,
+        one at a time, by a worker that runs nothing else, so a poison task never takes
+        innocent tasks down with it.
+        """
         if limit <= 0:
             return []
+        if suspects:
+            limit = 1
         now = timezone.now()
         lease = {
             "status": TaskStatus.PROCESS,
@@ -51,14 +61,14 @@ class WorkerQueue:
             "updated_at": now,
         }
         if connections[self.using].vendor == "postgresql":
-            claimed = self._claim_postgres(queues, limit, now, lease)
+            claimed = self._claim_postgres(queues, limit, now, lease, suspects)
         else:
-            claimed = self._claim_portable(queues, limit, now, lease)
+            claimed = self._claim_portable(queues, limit, now, lease, suspects)
         claimed.sort(key=lambda r: (r.priority, r.created_at))
         return claimed
 
     def _claim_postgres(
-        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
+        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any], suspects: bool
     ) -> list[TaskRecord]:
         # One statement, one round trip: the sub-select locks the rows it picks and
         # skips rows other workers hold; the UPDATE commits with it (autocommit). The
@@ -78,6 +88,7 @@ class WorkerQueue:
             f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
             f"started_at = %s, updated_at = %s WHERE uuid IN ("
             f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
+            f"AND rescues {'>' if suspects else '='} 0 "
             f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"RETURNING {', '.join(quote(f.column) for f in fields)}"
         )
@@ -101,13 +112,14 @@ class WorkerQueue:
         ]
 
     def _claim_portable(
-        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any]
+        self, queues: list[str] | None, limit: int, now: Any, lease: dict[str, Any], suspects: bool
     ) -> list[TaskRecord]:
         from .models import TaskRecord
 
         manager = TaskRecord.objects.using(self.using)
         with transaction.atomic(using=self.using):
             ready = manager.ready(queues, now).select_for_update(skip_locked=True)
+            ready = ready.filter(rescues__gt=0) if suspects else ready.filter(rescues=0)
             ids = list(ready.values_list("pk", flat=True)[:limit])
             if not ids:
                 return []
@@ -217,6 +229,12 @@ class WorkerQueue:
         from .models import TaskProgress
 
         TaskProgress.objects.using(self.using).filter(task_id__in=uuids).delete()
+
+    def suspects_waiting(self, queues: list[str] | None) -> bool:
+        """Whether a rescued task is ready and waits for a worker to run it alone."""
+        from .models import TaskRecord
+
+        return TaskRecord.objects.using(self.using).ready(queues).filter(rescues__gt=0).exists()
 
     def cancel_requests(self, uuids: list[uuid_lib.UUID]) -> dict[uuid_lib.UUID, str]:
         """Return uuid → reason for the running tasks among ``uuids`` that someone asked to cancel."""

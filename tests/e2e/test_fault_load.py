@@ -121,11 +121,6 @@ def test_poison_task_killing_its_worker_ends_error_and_other_tasks_keep_flowing(
     fleet.stop_all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a task claimed in the same batch as a poison pill is condemned with it (WorkerLost after "
-    "MAX_RESCUES) though it never killed a worker: rescued tasks are claimed together again every time",
-)
 def test_task_claimed_alongside_a_poison_pill_is_not_condemned_with_it(
     fleet: Fleet, journal: Journal
 ) -> None:
