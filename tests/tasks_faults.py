@@ -25,6 +25,7 @@ __all__ = [
     "fault_async_cooperative",
     "fault_async_job",
     "fault_async_raises",
+    "fault_async_spins",
     "fault_cooperative",
     "fault_exits",
     "fault_job",
@@ -153,6 +154,17 @@ async def fault_async_blocks_loop(path, key, seconds):
     """An async task that blocks its event loop with a sync sleep, past its 1 s ``max_time``."""
     journal(path, "start", key)
     time.sleep(seconds)
+    journal(path, "done", key)
+    return key
+
+
+@app.task(max_time=1)
+async def fault_async_spins(path, key, seconds):
+    """An async task that holds its event loop in a pure-Python loop past its 1 s ``max_time``."""
+    journal(path, "start", key)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
     journal(path, "done", key)
     return key
 
