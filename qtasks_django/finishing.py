@@ -39,14 +39,28 @@ class OutcomeWriter:
         self._pending: queue_lib.SimpleQueue[tuple[TaskRun, Outcome, Future[bool]] | None] = (
             queue_lib.SimpleQueue()
         )
+        self._lock = threading.Lock()
+        self._unwritten = 0
         self._thread = threading.Thread(target=self._serve, name="qtasks-finish", daemon=True)
         self._thread.start()
 
     def submit(self, run: TaskRun, outcome: Outcome) -> Future[bool]:
         """Queue ``outcome``; the future tells whether this run's lease still held (it was written)."""
         future: Future[bool] = Future()
+        with self._lock:
+            self._unwritten += 1
+        future.add_done_callback(self._written)
         self._pending.put((run, outcome, future))
         return future
+
+    @property
+    def busy(self) -> bool:
+        """Whether outcomes are queued or being written (a burst worker waits for them)."""
+        return self._unwritten > 0
+
+    def _written(self, _future: Future[bool]) -> None:
+        with self._lock:
+            self._unwritten -= 1
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the thread."""

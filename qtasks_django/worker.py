@@ -124,7 +124,13 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 claimed = self._guarded(self._iteration, default=0)
-                if self.burst and not claimed and not self.running and not self._has_ready():
+                if (
+                    self.burst
+                    and not claimed
+                    and not self.running
+                    and not self._writing()
+                    and not self._has_ready()
+                ):
                     break
                 if not claimed or len(self.running) >= self.concurrency:
                     self.wakeup.wait(self._idle_wait())
@@ -307,6 +313,10 @@ class Worker:
         if requeued or failed:
             logger.warning("rescued tasks of lost workers: requeued=%d failed=%d", requeued, failed)
         self._suspects = self._suspects or self.queue.suspects_waiting(self.queues)
+
+    def _writing(self) -> bool:
+        # A finished run's outcome (and a retry's successor) may still be on its way.
+        return self._writer is not None and self._writer.busy
 
     def _has_ready(self) -> bool:
         from .models import TaskRecord

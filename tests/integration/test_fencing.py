@@ -75,7 +75,8 @@ def test_finish_after_rescue_writes_nothing_even_once_the_row_is_claimed_again(q
 
     assert queue.finish(stale, status="success", returning="stale") is False
 
-    fresh = queue.claim("w2", None, 1)[0]
+    assert queue.claim("w2", None, 1) == []  # rescued: a suspect, claimed only to run alone
+    fresh = queue.claim("w2", None, 1, suspects=True)[0]
     assert fresh.pk == stale.pk and fresh.lease_token != stale.lease_token
     assert queue.finish(stale, status="success", returning="stale") is False
     assert TaskRecord.objects.get(pk=fresh.pk).status == "process"
@@ -186,7 +187,8 @@ def test_max_rescues_is_configurable(queue) -> None:
 def test_a_poison_pill_cycle_ends_in_error_after_max_rescues_plus_one_runs(queue) -> None:
     TaskRecordFactory()
     runs = 0
-    while (claimed := queue.claim("w", None, 1)) and runs < 10:
+    # After its first run it is a suspect: only a claim for suspects (run alone) takes it.
+    while (claimed := queue.claim("w", None, 1, suspects=runs > 0)) and runs < 10:
         runs += 1
         expire(claimed[0])  # the worker "dies" on every run
         queue.rescue()
@@ -218,3 +220,16 @@ def test_a_waiter_is_woken_when_rescue_fails_a_poison_pill(queue) -> None:
 
     assert not thread.is_alive()
     assert results[0].status == "error" and "WorkerLost" in results[0].traceback
+
+
+def test_rescued_tasks_are_claimed_only_alone_and_only_when_asked_for(queue) -> None:
+    suspect = TaskRecordFactory(rescues=1, priority=-5)  # first in run order
+    innocent = [TaskRecordFactory() for _ in range(3)]
+
+    batch = queue.claim("w", None, 10)
+    assert {r.pk for r in batch} == {r.pk for r in innocent}  # the suspect is left out
+    assert queue.suspects_waiting(None) is True
+
+    alone = queue.claim("w", None, 10, suspects=True)
+    assert [r.pk for r in alone] == [suspect.pk]  # one, whatever the limit
+    assert queue.suspects_waiting(None) is False
