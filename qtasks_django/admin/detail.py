@@ -27,24 +27,23 @@ _LINK_FIELDS = ("uuid", "task_name", "status", "attempt", "retry_parent_uuid", "
 
 def retry_chain(record: TaskRecord) -> list[TaskRecord]:
     """Every attempt of the task's chain, first attempt first, ``record`` among them."""
-    rows = TaskRecord.objects.only(*_LINK_FIELDS)
-    earlier: list[TaskRecord] = []
-    current = record
-    while current.retry_parent_uuid and len(earlier) < MAX_CHAIN:
-        found = rows.filter(pk=current.retry_parent_uuid).first()
-        if found is None:
-            break
-        earlier.append(found)
-        current = found
-    later: list[TaskRecord] = []
-    current = record
-    while current.retry_child_uuid and len(later) < MAX_CHAIN:
-        found = rows.filter(pk=current.retry_child_uuid).first()
-        if found is None:
-            break
-        later.append(found)
-        current = found
+    earlier = _follow(record, "retry_parent_uuid")
+    later = _follow(record, "retry_child_uuid")
     return [*reversed(earlier), record, *later]
+
+
+def _follow(record: TaskRecord, link: str) -> list[TaskRecord]:
+    """The attempts reached from ``record`` through ``link``, nearest first (at most ``MAX_CHAIN``)."""
+    rows = TaskRecord.objects.only(*_LINK_FIELDS)
+    found: list[TaskRecord] = []
+    current = record
+    while getattr(current, link) and len(found) < MAX_CHAIN:
+        step = rows.filter(pk=getattr(current, link)).first()
+        if step is None:
+            break
+        found.append(step)
+        current = step
+    return found
 
 
 def render_retry_chain(record: TaskRecord) -> SafeString | str:
