@@ -139,13 +139,15 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
                     returning=outcome.returning,
                     traceback=outcome.traceback,
                     cancel_reason=outcome.cancel_reason,
+                    **({"finished_at": outcome.finished_at} if outcome.finished_at else {}),
                 )
             }
     from .models import TaskRecord
 
     meta = TaskRecord._meta
     returning_field = meta.get_field("returning")
-    row = "(%s::uuid, %s::uuid, %s, %s::jsonb, %s, %s)"
+    now = timezone.now()
+    row = "(%s::uuid, %s::uuid, %s, %s::jsonb, %s, %s, %s::timestamptz)"
     params: list[Any] = []
     for run, outcome in items:
         params += [
@@ -155,24 +157,24 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
             returning_field.get_db_prep_save(outcome.returning, connection),
             outcome.traceback,
             outcome.cancel_reason,
+            outcome.finished_at or now,
         ]
-    now = timezone.now()
     table = connection.ops.quote_name(meta.db_table)
     notifier = notifiers.get_notifier(using)
     # PostgreSQL's own notifier sends the wake-ups in the same statement.
     wake = 'pg_notify(%s, upd."uuid"::text)' if notifier.transactional else "%s"
     # "returning" is a reserved word: every identifier is quoted.
     sql = (
-        f'WITH v ("uuid", "token", "status", "returning", "traceback", "cancel_reason") AS (VALUES '
+        f'WITH v ("uuid", "token", "status", "returning", "traceback", "cancel_reason", "finished_at") AS (VALUES '
         f"{', '.join([row] * len(items))}), "
         f'upd AS (UPDATE {table} AS t SET "status" = v."status", "returning" = v."returning", '
-        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = %s, '
+        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = v."finished_at", '
         f'"updated_at" = %s, "lease_token" = NULL, "lease_expires_at" = NULL FROM v '
         f'WHERE t."uuid" = v."uuid" AND t."status" = %s AND t."lease_token" = v."token" RETURNING t."uuid") '
         f'SELECT upd."uuid", {wake} FROM upd'
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now, now, TaskStatus.PROCESS, notifiers.FINISHED])
+        cursor.execute(sql, [*params, now, TaskStatus.PROCESS, notifiers.FINISHED])
         written = {row[0] for row in cursor.fetchall()}
     if not notifier.transactional:
         for uuid in written:

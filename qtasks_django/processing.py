@@ -9,6 +9,7 @@ import traceback as traceback_lib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import signals
@@ -36,6 +37,8 @@ class Outcome:
     traceback: str = ""
     cancel_reason: str = ""
     retry: RetryDecision | None = None
+    finished_at: Any = None
+    """When the run ended (it is written a little later, in a batch)."""
 
 
 async def process(
@@ -54,6 +57,7 @@ async def process(
         current_task_uuid.reset(token)
     if run.released:
         return outcome  # shutdown gave it back to the queue: it runs again elsewhere
+    outcome.finished_at = timezone.now()
     if writer is not None:
         # The slot is free as soon as the outcome is queued: the commit of the batch
         # overlaps the next tasks. A worker that dies before it leaves the task in
@@ -121,6 +125,7 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             attempts_left=outcome.retry.attempts_left,
             traceback=outcome.traceback,
             logs=logs,
+            finished_at=outcome.finished_at,
         )
         written = child is not None
         if written and signals.task_retried.has_listeners():
@@ -133,6 +138,7 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             returning=outcome.returning,
             traceback=outcome.traceback,
             cancel_reason=outcome.cancel_reason,
+            **({"finished_at": outcome.finished_at} if outcome.finished_at else {}),
         )
         if written:
             send_finished(run, outcome)

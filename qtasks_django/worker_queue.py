@@ -139,7 +139,15 @@ class WorkerQueue:
             updated = (
                 TaskRecord.objects.using(self.using)
                 .filter(pk=record.pk, status=TaskStatus.PROCESS, lease_token=record.lease_token)
-                .update(finished_at=now, updated_at=now, lease_token=None, lease_expires_at=None, **fields)
+                .update(
+                    **{
+                        "finished_at": now,
+                        "updated_at": now,
+                        "lease_token": None,
+                        "lease_expires_at": None,
+                        **fields,
+                    }
+                )
             )
             if updated and logs:
                 TaskLog.objects.using(self.using).bulk_create(
@@ -157,6 +165,7 @@ class WorkerQueue:
         attempts_left: int,
         traceback: str,
         logs: list[dict[str, Any]],
+        finished_at: Any = None,
     ) -> uuid_lib.UUID | None:
         """Mark the failed attempt ``retry`` and enqueue its successor; return the child's uuid."""
         from .models import TaskRecord
@@ -165,7 +174,12 @@ class WorkerQueue:
         child_uuid = uuid_lib.uuid4()
         with transaction.atomic(using=self.using):
             if not self.finish(
-                record, logs=logs, status=TaskStatus.RETRY, traceback=traceback, retry_child_uuid=child_uuid
+                record,
+                logs=logs,
+                status=TaskStatus.RETRY,
+                traceback=traceback,
+                retry_child_uuid=child_uuid,
+                finished_at=finished_at or now,
             ):
                 return None
             TaskRecord.objects.using(self.using).create(
