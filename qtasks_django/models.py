@@ -87,8 +87,6 @@ class TaskRecord(models.Model):
             models.Index(
                 fields=["lease_expires_at"], condition=Q(status="process"), name="qtasks_task_lease_idx"
             ),
-            # The worker's "when is the next delayed task due" question: waiting rows by eta.
-            models.Index(fields=["eta"], condition=Q(status="new"), name="qtasks_task_delayed_idx"),
             models.Index(fields=["status", "-created_at"], name="qtasks_task_status_idx"),
             models.Index(fields=["finished_at"], name="qtasks_task_finished_idx"),
             # The admin's changelist, newest first: unfiltered (and its date hierarchy
