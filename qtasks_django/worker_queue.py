@@ -94,8 +94,17 @@ class WorkerQueue:
         )
         params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
         connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
+        raw = connection.connection
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as setting, psycopg.Cursor(raw) as cursor:
+            # Right after a burst of enqueues the table's statistics still say "almost
+            # no ready rows", and the planner then fetches every ready row and sorts them
+            # on each claim. Without sorts the only plan left walks the small ready index
+            # in run order and stops at the limit. The three statements go in one round
+            # trip, and the setting lasts for this claim only.
+            with raw.pipeline():
+                setting.execute("SET enable_sort = off")
+                cursor.execute(sql, params, prepare=True)
+                setting.execute("RESET enable_sort")
             rows = cursor.fetchall()
         converters = [getattr(f, "from_db_value", None) for f in fields]
         names = [f.attname for f in fields]
