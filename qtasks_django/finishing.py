@@ -139,7 +139,7 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
                     returning=outcome.returning,
                     traceback=outcome.traceback,
                     cancel_reason=outcome.cancel_reason,
-                    **({"finished_at": outcome.finished_at} if outcome.finished_at else {}),
+                    **outcome.times(),
                 )
             }
     from .models import TaskRecord
@@ -147,7 +147,7 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
     meta = TaskRecord._meta
     returning_field = meta.get_field("returning")
     now = timezone.now()
-    row = "(%s::uuid, %s::uuid, %s, %s::jsonb, %s, %s, %s::timestamptz)"
+    row = "(%s::uuid, %s::uuid, %s, %s::jsonb, %s, %s, %s::timestamptz, %s::timestamptz)"
     params: list[Any] = []
     for run, outcome in items:
         params += [
@@ -157,6 +157,7 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
             returning_field.get_db_prep_save(outcome.returning, connection),
             outcome.traceback,
             outcome.cancel_reason,
+            outcome.started_at,
             outcome.finished_at or now,
         ]
     table = connection.ops.quote_name(meta.db_table)
@@ -165,10 +166,10 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
     wake = 'pg_notify(%s, upd."uuid"::text)' if notifier.transactional else "%s"
     # "returning" is a reserved word: every identifier is quoted.
     sql = (
-        f'WITH v ("uuid", "token", "status", "returning", "traceback", "cancel_reason", "finished_at") AS (VALUES '
+        f'WITH v ("uuid", "token", "status", "returning", "traceback", "cancel_reason", "started_at", "finished_at") AS (VALUES '
         f"{', '.join([row] * len(items))}), "
         f'upd AS (UPDATE {table} AS t SET "status" = v."status", "returning" = v."returning", '
-        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = v."finished_at", '
+        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = v."finished_at", "started_at" = COALESCE(v."started_at", t."started_at"), '
         f'"updated_at" = %s, "lease_token" = NULL, "lease_expires_at" = NULL FROM v '
         f'WHERE t."uuid" = v."uuid" AND t."status" = %s AND t."lease_token" = v."token" RETURNING t."uuid") '
         f'SELECT upd."uuid", {wake} FROM upd'

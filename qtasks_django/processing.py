@@ -37,8 +37,14 @@ class Outcome:
     traceback: str = ""
     cancel_reason: str = ""
     retry: RetryDecision | None = None
+    started_at: Any = None
+    """When the run began (a task claimed ahead waits a little after its claim)."""
     finished_at: Any = None
     """When the run ended (it is written a little later, in a batch)."""
+
+    def times(self) -> dict[str, Any]:
+        """The run's start and end, as fields to write (only those known)."""
+        return {k: v for k, v in (("started_at", self.started_at), ("finished_at", self.finished_at)) if v}
 
 
 async def process(
@@ -50,6 +56,7 @@ async def process(
     ``writer`` batches the writes of outcomes.
     """
     started = time.monotonic()
+    started_at = timezone.now()
     token = current_task_uuid.set(run.uuid)
     try:
         outcome = await _limited(run, processes)
@@ -57,7 +64,7 @@ async def process(
         current_task_uuid.reset(token)
     if run.released:
         return outcome  # shutdown gave it back to the queue: it runs again elsewhere
-    outcome.finished_at = timezone.now()
+    outcome.started_at, outcome.finished_at = started_at, timezone.now()
     if writer is not None:
         # The slot is free as soon as the outcome is queued: the commit of the batch
         # overlaps the next tasks. A worker that dies before it leaves the task in
@@ -125,7 +132,7 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             attempts_left=outcome.retry.attempts_left,
             traceback=outcome.traceback,
             logs=logs,
-            finished_at=outcome.finished_at,
+            times=outcome.times(),
         )
         written = child is not None
         if written and signals.task_retried.has_listeners():
@@ -138,7 +145,7 @@ def record_outcome(run: TaskRun, outcome: Outcome) -> bool:
             returning=outcome.returning,
             traceback=outcome.traceback,
             cancel_reason=outcome.cancel_reason,
-            **({"finished_at": outcome.finished_at} if outcome.finished_at else {}),
+            **outcome.times(),
         )
         if written:
             send_finished(run, outcome)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from . import notifiers, presence, signals
 from .cancels import CancelWatch
 from .children import TaskProcesses
+from .claim_ahead import ClaimAhead
 from .conf import settings
 from .finishing import OutcomeWriter
 from .processing import Outcome, process, record_outcome
@@ -87,6 +88,7 @@ class Worker:
         self._due: dict[str, float] = {}
         self.cancels = CancelWatch(self.queue, self._loop)
         self._next_eta: float | None = None
+        self.ahead = ClaimAhead(4 * concurrency)
         self._suspects = False  # a rescued task waits to be run alone
         self._quarantined = (
             False  # one runs now: claim nothing else  # monotonic time the next delayed task is due
@@ -173,12 +175,17 @@ class Worker:
                 running = {key: run for key, (run, _) in self.running.items()}
             self._periodic("cancels", self.poll_interval, lambda: self.cancels.check(running))
             self.cancels.force_overdue(running)
-        if self._suspects or self._quarantined:
+        if (self._suspects or self._quarantined) and not self.ahead:
             return self._claim_suspect()
         free = self.concurrency - len(self.running)
         if free <= 0:
             return 0
-        records = self.queue.claim(self.id, self.queues, free)
+        records = self.ahead.take(free)
+        missing = free - len(records)
+        if missing:
+            claimed = self.queue.claim(self.id, self.queues, missing + self.ahead.room())
+            records += claimed[:missing]
+            self.ahead.put(claimed[missing:])
         for record in records:
             self._start(record)
         if not records and not self.running:
@@ -263,9 +270,11 @@ class Worker:
 
     async def _process(self, run: TaskRun) -> None:
         self._watchdog.track(run)
+        started = time.monotonic()
         try:
             await process(run, self._processes, self._writer)
             self.processed += 1
+            self.ahead.observe(time.monotonic() - started)
         except asyncio.CancelledError:
             raise
         except BaseException:  # an executor or storage failure: record it, keep the worker
@@ -306,7 +315,7 @@ class Worker:
     def _heartbeat(self) -> None:
         with self._lock:
             uuids = list(self.running)
-        presence.heartbeat(self, uuids)
+        presence.heartbeat(self, uuids + self.ahead.uuids())
 
     def _rescue(self) -> None:
         requeued, failed = self.queue.rescue()
@@ -334,6 +343,7 @@ class Worker:
     # -- shutdown ---------------------------------------------------------------
 
     def _shutdown(self) -> None:
+        self._release_claimed_ahead()
         if self.running:
             logger.info(
                 "stopping: waiting up to %.0fs for %d running task(s)",
@@ -355,6 +365,12 @@ class Worker:
         if self._writer is not None:
             self._writer.close()
         self._slots.close()
+
+    def _release_claimed_ahead(self) -> None:
+        # Claimed but never started: back to the queue at once, not after the grace period.
+        records = self.ahead.take_all()
+        if records:
+            self._guarded(lambda: self.queue.release(self.id, [r.uuid for r in records]), 0)
 
     def _release_leftovers(self) -> None:
         with self._lock:

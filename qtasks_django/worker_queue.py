@@ -174,7 +174,7 @@ class WorkerQueue:
         attempts_left: int,
         traceback: str,
         logs: list[dict[str, Any]],
-        finished_at: Any = None,
+        times: dict[str, Any] | None = None,
     ) -> uuid_lib.UUID | None:
         """Mark the failed attempt ``retry`` and enqueue its successor; return the child's uuid."""
         from .models import TaskRecord
@@ -188,7 +188,7 @@ class WorkerQueue:
                 status=TaskStatus.RETRY,
                 traceback=traceback,
                 retry_child_uuid=child_uuid,
-                finished_at=finished_at or now,
+                **(times or {}),
             ):
                 return None
             TaskRecord.objects.using(self.using).create(
