@@ -148,8 +148,11 @@ class TaskProcesses:
     def close(self, timeout: float = 5.0) -> None:
         """End every child (idle ones exit when their pipe closes, the rest are killed), then the zygote."""
         with self._lock:
+            idle = {child.pid for child in self._idle}
             children, self._children, self._idle = list(self._children.values()), {}, []
         for child in children:
+            if child.pid not in idle:
+                child.kill()  # still running a task the worker gave up (released at shutdown)
             child.conn.close()
         deadline = time.monotonic() + timeout
         for child in children:
