@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("qtasks_django.worker")
 #: Seconds without an answer from the loop before the watchdog looks at who holds it.
 STALL = 1.0
+#: Seconds between pings of an answering loop.
+PING_EVERY = 0.25
 
 
 class LoopBlocked(TaskTimeoutError):
@@ -61,7 +63,9 @@ class LoopWatchdog:
 
     def check(self) -> None:
         """Ping the loop; if it has not answered for ``STALL`` seconds, stop an overdue blocker."""
-        if not self._asked:
+        if not self._asked and time.monotonic() - self.answered >= PING_EVERY:
+            # Not on every claim: a ping wakes the loop thread, which then competes
+            # with the claim loop for the GIL just when a task should start.
             self._asked = True
             self.loop.call_soon_threadsafe(self._answer)
         if time.monotonic() - self.answered < STALL:

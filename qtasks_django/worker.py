@@ -190,7 +190,7 @@ class Worker:
             self._start(record)
         if not records and not self.running:
             self._suspects = self.queue.suspects_waiting(self.queues)
-        if len(records) < free:
+        if not records:  # (not after a claim: the task just started must get the GIL first)
             due = self.queue.next_eta(self.queues)
             self._next_eta = (
                 None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
