@@ -87,12 +87,10 @@ class Worker:
         self._watchdog = LoopWatchdog(self._loop, self._loop_thread)
         self._due: dict[str, float] = {}
         self.cancels = CancelWatch(self.queue, self._loop)
-        self._next_eta: float | None = None
+        self._next_eta: float | None = None  # monotonic time the next delayed task is due
         self.ahead = ClaimAhead(4 * concurrency)
         self._suspects = False  # a rescued task waits to be run alone
-        self._quarantined = (
-            False  # one runs now: claim nothing else  # monotonic time the next delayed task is due
-        )
+        self._quarantined = False  # one runs now: claim nothing else
         self._processes = (
             TaskProcesses(
                 concurrency, app=app, components=self._components(), max_tasks=settings.CHILD_MAX_TASKS
@@ -181,13 +179,15 @@ class Worker:
         if free <= 0:
             return 0
         records = self.ahead.take(free)
+        for record in records:  # started before claiming more: a failed claim loses none
+            self._start(record)
         missing = free - len(records)
         if missing:
             claimed = self.queue.claim(self.id, self.queues, missing + self.ahead.room())
-            records += claimed[:missing]
             self.ahead.put(claimed[missing:])
-        for record in records:
-            self._start(record)
+            for record in claimed[:missing]:
+                self._start(record)
+            records += claimed[:missing]
         if not records and not self.running:
             self._suspects = self.queue.suspects_waiting(self.queues)
         if not records:  # (not after a claim: the task just started must get the GIL first)
