@@ -4,9 +4,9 @@ A sync function cannot be stopped from outside its thread: ``while True: pass``
 ignores every request. Run in a forked child, it can be: past ``max_time`` or a
 cancel's grace period the worker kills the child and starts a fresh one. A task
 that calls ``os._exit`` or crashes the interpreter ends only itself. Children
-are forked from the worker's main thread (never from the event loop), die with
-it (``PR_SET_PDEATHSIG``), and are replaced after ``CHILD_MAX_TASKS`` tasks so
-memory stays flat.
+are forked by a single-threaded zygote (``task_process.py``, where the code that
+runs inside them lives), die with the worker (``PR_SET_PDEATHSIG``), and are
+replaced after ``CHILD_MAX_TASKS`` tasks so memory stays flat.
 
 Messages (pickled over a socket pair): the worker sends ``("run", record)`` and
 ``("stop", uuid, reason)``; the child answers ``("done", outcome, log_lines)``.
@@ -15,30 +15,24 @@ Messages (pickled over a socket pair): the worker sends ``("run", record)`` and
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
-import queue as queue_lib
 import signal
 import socket
 import threading
 import time
-import traceback as traceback_lib
-import warnings
-from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from .status import TaskStatus
+from .task_process import fork_quietly, zygote_main
 
 if TYPE_CHECKING:
-    from .models import TaskRecord
     from .processing import Outcome
     from .registry import QueueTasks
     from .runs import TaskRun
 
 logger = logging.getLogger("qtasks_django.worker")
-_PR_SET_PDEATHSIG = 1
 
 
 class TaskProcess:
@@ -113,12 +107,12 @@ class TaskProcesses:
         holds (SQLite's, the resolver's) into a child that would wait on it forever.
         """
         ours, theirs = socket.socketpair()
-        pid = _fork_quietly()
+        pid = fork_quietly()
         if pid == 0:
             status = 1
             try:
                 ours.close()
-                _zygote_main(theirs, self.app, self.components, parent=os.getppid())
+                zygote_main(theirs, self.app, self.components, parent=os.getppid())
                 status = 0
             finally:
                 os._exit(status)
@@ -234,14 +228,6 @@ class TaskProcesses:
         return how
 
 
-def _fork_quietly() -> int:
-    with warnings.catch_warnings():
-        # The zygote is forked before the worker starts threads; Python warns on
-        # any fork in a process that has (or had, in tests) other threads.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return os.fork()
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -250,160 +236,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-# -- inside the zygote and the children ---------------------------------------------------
-
-
-def _zygote_main(sock: socket.socket, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
-    """Fork a child for each request byte; send its pid and its end of the pipe back."""
-    _ignore_stop_signals()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
-    _die_with(parent)
-    _forget_inherited_connections()
-    while True:
-        try:
-            request = sock.recv(1)
-        except OSError:
-            return
-        if not request:
-            return  # the worker closed its end: shut down
-        ours, theirs = Pipe()
-        pid = _fork_quietly()
-        if pid == 0:
-            status = 1
-            try:
-                sock.close()
-                ours.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # tasks may run subprocesses
-                _child_main(theirs, app, components, parent=os.getppid())
-                status = 0
-            finally:
-                os._exit(status)
-        socket.send_fds(sock, [str(pid).encode()], [ours.fileno()])
-        ours.close()
-        theirs.close()
-
-
-def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
-    """Serve ``run`` messages until the pipe closes."""
-    _ignore_stop_signals()
-    _die_with(parent)
-    _forget_inherited_connections()
-    # The child drives the executor with an event loop of its own, but runs one sync
-    # task at a time in this one thread: Django's guard against sharing a connection
-    # between coroutines has nothing to guard here, and would refuse the task's ORM calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    jobs: queue_lib.Queue[TaskRecord | None] = queue_lib.Queue()
-    stops: dict[Any, str] = {}
-    current: list[TaskRun] = []
-    threading.Thread(target=_read, args=(conn, jobs, stops, current), daemon=True).start()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        while (record := jobs.get()) is not None:
-            outcome, log_lines = _run_one(loop, app, components, record, stops, current)
-            conn.send(("done", outcome, log_lines))
-    except OSError:
-        pass  # the worker is gone
-    finally:
-        from django.db import connections
-
-        connections.close_all()  # end our own sessions cleanly (the inherited ones stay untouched)
-
-
-def _read(conn: Connection, jobs: Any, stops: dict[Any, str], current: list[TaskRun]) -> None:
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            jobs.put(None)
-            return
-        if message[0] == "run":
-            jobs.put(message[1])
-        elif message[0] == "stop":
-            _, uuid, reason = message
-            stops[uuid] = reason
-            for run in list(current):
-                if run.uuid == uuid:
-                    run.stop(reason)
-
-
-def _run_one(
-    loop: asyncio.AbstractEventLoop,
-    app: QueueTasks,
-    components: dict[str, Any],
-    record: TaskRecord,
-    stops: dict[Any, str],
-    current: list[TaskRun],
-) -> tuple[Outcome, list[dict[str, Any]]]:
-    from django.db import close_old_connections
-
-    from .context import current_task_uuid
-    from .processing import Outcome, run_to_outcome
-    from .runs import TaskRun
-    from .task import SyncTask
-
-    token = current_task_uuid.set(record.uuid)
-    run: TaskRun | None = None
-    try:
-        schema = app.tasks[record.task_name]
-        run = TaskRun(
-            record=record,
-            schema=schema,
-            task=SyncTask(schema, owner=app),
-            queue=app.queue,
-            slots=None,
-            components=components,
-        )
-        current.append(run)
-        if record.uuid in stops:
-            run.stop(stops.pop(record.uuid))
-        outcome = loop.run_until_complete(run_to_outcome(run))
-    except BaseException:
-        outcome = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
-    finally:
-        current_task_uuid.reset(token)
-        current.clear()
-        close_old_connections()
-    return outcome, run.ctx.log_lines if run else []
-
-
-def _ignore_stop_signals() -> None:
-    # Ctrl-C reaches the whole process group, and systemd sends SIGTERM to the whole
-    # cgroup: the worker alone decides (drain, then release), and kills children
-    # itself. If the worker dies, PR_SET_PDEATHSIG takes them down with it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this child when the worker dies, however it dies (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        logger.debug("PR_SET_PDEATHSIG unavailable; children rely on their pipe closing")
-    if os.getppid() != parent:  # the worker died before prctl took effect
-        os._exit(0)
-
-
-_INHERITED: list[Any] = []
-
-
-def _forget_inherited_connections() -> None:
-    """Drop the worker's database connections without touching their sockets.
-
-    The child must open its own connections; closing the inherited ones would
-    end the worker's sessions. They are kept referenced so they are never
-    finalised here (psycopg also checks the pid before finishing one).
-    """
-    from django.db import connections
-
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None:
-            _INHERITED.append(conn.connection)
-            conn.connection = None
-        conn.in_atomic_block = False
-        conn.savepoint_ids = []
-        conn.needs_rollback = False
-        conn.run_on_commit = []

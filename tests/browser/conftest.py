@@ -20,7 +20,7 @@ thread has no loop and needs nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -105,10 +105,17 @@ def page_events() -> PageEvents:
     return PageEvents()
 
 
-@pytest.fixture
-def page(browser: Browser, live_server: LiveServer, page_events: PageEvents) -> Iterator[Page]:
-    """A fresh page in a context of its own, its relative URLs on the live server."""
-    context = browser.new_context(base_url=live_server.url)
+@contextmanager
+def recording_page(
+    browser: Browser,
+    base_url: str,
+    page_events: PageEvents,
+    *,
+    ignore: Callable[[str], bool] = lambda url: False,
+) -> Iterator[Page]:
+    """A fresh page in a context of its own on ``base_url``, recording dialogs, script
+    errors and responses >= 400 (but those whose URL ``ignore`` accepts) in ``page_events``."""
+    context = browser.new_context(base_url=base_url)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
 
@@ -117,7 +124,7 @@ def page(browser: Browser, live_server: LiveServer, page_events: PageEvents) -> 
         dialog.dismiss()
 
     def on_response(response: Response) -> None:
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+        if response.status >= 400 and not ignore(response.url):
             page_events.failed_responses.append(f"{response.status} {response.url}")
 
     page.on("dialog", on_dialog)
@@ -127,3 +134,13 @@ def page(browser: Browser, live_server: LiveServer, page_events: PageEvents) -> 
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: LiveServer, page_events: PageEvents) -> Iterator[Page]:
+    """A fresh page in a context of its own, its relative URLs on the live server."""
+    # The admin has no favicon; the browser asks for one anyway.
+    with recording_page(
+        browser, live_server.url, page_events, ignore=lambda url: url.endswith("/favicon.ico")
+    ) as page:
+        yield page

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TIMEOUT_MS, PageEvents
+from tests.browser.conftest import PageEvents, recording_page
 from tests.browser.example_site import (
     ExampleSite,
     drop_postgres_database,
@@ -30,7 +30,7 @@ from tests.browser.helpers import assert_page_was_clean
 from tests.conftest import _redis_problem
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Dialog, Page, Response
+    from playwright.sync_api import Browser, Page
 
 TASK_TIMEOUT_MS = 20_000
 """How long a page may take to show a task's outcome: the worker runs it in the meantime."""
@@ -67,25 +67,8 @@ def example_site(
 @pytest.fixture
 def page(browser: Browser, example_site: ExampleSite, page_events: PageEvents) -> Iterator[Page]:
     """A fresh page on the example site that records dialogs, script errors and failed requests."""
-    context = browser.new_context(base_url=example_site.url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-
-    def on_dialog(dialog: Dialog) -> None:
-        page_events.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            page_events.failed_responses.append(f"{response.status} {response.url}")
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda error: page_events.errors.append(str(error)))
-    page.on("response", on_response)
-    try:
+    with recording_page(browser, example_site.url, page_events) as page:
         yield page
-    finally:
-        context.close()
     example_site.check_alive()
 
 
