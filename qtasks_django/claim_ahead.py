@@ -51,6 +51,11 @@ class ClaimAhead:
         with self._lock:
             self._records.extend(records)
 
+    def put_back(self, record: TaskRecord) -> None:
+        """Return a record taken but not started; it is the next one taken."""
+        with self._lock:
+            self._records.appendleft(record)
+
     def uuids(self) -> list[Any]:
         with self._lock:
             return [record.uuid for record in self._records]
