@@ -8,13 +8,15 @@ are forked by a single-threaded zygote (``task_process.py``, where the code that
 runs inside them lives), die with the worker (``PR_SET_PDEATHSIG``), and are
 replaced after ``CHILD_MAX_TASKS`` tasks so memory stays flat.
 
-Messages (pickled over a socket pair): the worker sends ``("run", record)`` and
-``("stop", uuid, reason)``; the child answers ``("done", outcome, log_lines)``.
+Messages (pickled over pipes): the worker sends ``("run", record)`` and the child
+answers ``("done", outcome, log_lines)`` on one pipe; ``("stop", uuid, reason)`` goes
+on a second one, read by a thread of the child's while the task runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -36,22 +38,45 @@ logger = logging.getLogger("qtasks_django.worker")
 
 
 class TaskProcess:
-    """The worker's handle on one child: its pid, its end of the pipe, its task count."""
+    """The worker's handle on one child: its pid, its two pipes, its task count."""
 
-    def __init__(self, pid: int, conn: Connection) -> None:
+    def __init__(self, pid: int, conn: Connection, control: Connection | None = None) -> None:
         self.pid = pid
         self.conn = conn
+        self.control = control
         self.tasks_done = 0
-        self._send_lock = threading.Lock()  # the claim loop (stop) and the event loop (run) both send
+        self.reply: asyncio.Future[Any] | None = None  # the running task's answer, set by ``on_readable``
+        self.watched = False  # whether the event loop reads its answers
+        self._control_lock = threading.Lock()  # the claim loop and the event loop both stop tasks
 
     def send(self, *message: Any) -> bool:
-        """Send a message; return False if the child is gone."""
+        """Send a message (``stop`` on the control pipe); return False if the child is gone."""
         try:
-            with self._send_lock:
+            if message[0] == "stop" and self.control is not None:
+                with self._control_lock:
+                    self.control.send(message)
+            else:
                 self.conn.send(message)
         except (OSError, ValueError):
             return False
         return True
+
+    def on_readable(self) -> None:
+        """The event loop's reader callback: hand the child's answer (None if it died) to the task."""
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            message = None
+        reply = self.reply
+        if reply is not None and not reply.done():
+            reply.set_result(message)
+        elif message is None:
+            asyncio.get_running_loop().remove_reader(self.conn.fileno())  # gone while idle
+
+    def close_pipes(self) -> None:
+        self.conn.close()
+        if self.control is not None:
+            self.control.close()
 
     def kill(self) -> None:
         try:
@@ -61,7 +86,7 @@ class TaskProcess:
 
     def reap(self, timeout: float = 5.0) -> str:
         """Wait for the child to exit; return how it ended, for a traceback."""
-        self.conn.close()
+        self.close_pipes()
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -134,10 +159,10 @@ class TaskProcesses:
             raise RuntimeError("TaskProcesses.start() was not called")
         sock: socket.socket = zygote.conn  # type: ignore[assignment]
         sock.sendall(b"f")
-        message, fds, _flags, _addr = socket.recv_fds(sock, 32, 1)
-        if not message or not fds:
+        message, fds, _flags, _addr = socket.recv_fds(sock, 32, 2)
+        if not message or len(fds) != 2:
             raise RuntimeError("the task-process zygote is gone; restart the worker")
-        return TaskProcess(int(message), Connection(fds[0]))
+        return TaskProcess(int(message), Connection(fds[0]), Connection(fds[1]))
 
     def close(self, timeout: float = 5.0) -> None:
         """End every child (idle ones exit when their pipe closes, the rest are killed), then the zygote."""
@@ -147,7 +172,7 @@ class TaskProcesses:
         for child in children:
             if child.pid not in idle:
                 child.kill()  # still running a task the worker gave up (released at shutdown)
-            child.conn.close()
+            child.close_pipes()
         deadline = time.monotonic() + timeout
         for child in children:
             child.reap(max(0.05, deadline - time.monotonic()))
@@ -163,18 +188,12 @@ class TaskProcesses:
 
         child = await self._acquire()
         loop = asyncio.get_running_loop()
-        reply: asyncio.Future[Any] = loop.create_future()
-        fd = child.conn.fileno()
-
-        def readable() -> None:
-            try:
-                message = child.conn.recv()
-            except (EOFError, OSError):
-                message = None
-            if not reply.done():
-                reply.set_result(message)
-
-        loop.add_reader(fd, readable)
+        child.reply = reply = loop.create_future()
+        if not child.watched:
+            # Registered once for the child's life: adding and removing the reader for
+            # each task would cost two system calls per task.
+            loop.add_reader(child.conn.fileno(), child.on_readable)
+            child.watched = True
         run.child = child
         try:
             if not child.send("run", run.record):
@@ -185,7 +204,7 @@ class TaskProcesses:
             self._discard(child)
             raise
         finally:
-            loop.remove_reader(fd)
+            child.reply = None
             run.child = None
         if message is None:
             how = self._discard(child)
@@ -222,6 +241,8 @@ class TaskProcesses:
     def _discard(self, child: TaskProcess) -> str:
         with self._lock:
             self._children.pop(child.pid, None)
+        with contextlib.suppress(ValueError, OSError):  # its pipe may be closed already
+            asyncio.get_running_loop().remove_reader(child.conn.fileno())
         how = child.reap()
         if self.on_change:
             self.on_change()

@@ -10,7 +10,6 @@ import asyncio
 import ctypes
 import logging
 import os
-import queue as queue_lib
 import signal
 import socket
 import threading
@@ -54,24 +53,33 @@ def zygote_main(sock: socket.socket, app: QueueTasks, components: dict[str, Any]
         if not request:
             return  # the worker closed its end: shut down
         ours, theirs = Pipe()
+        our_control, their_control = Pipe(duplex=False)
         pid = fork_quietly()
         if pid == 0:
             status = 1
             try:
                 sock.close()
                 ours.close()
+                their_control.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # tasks may run subprocesses
-                _child_main(theirs, app, components, parent=os.getppid())
+                _child_main(theirs, our_control, app, components, parent=os.getppid())
                 status = 0
             finally:
                 os._exit(status)
-        socket.send_fds(sock, [str(pid).encode()], [ours.fileno()])
-        ours.close()
-        theirs.close()
+        socket.send_fds(sock, [str(pid).encode()], [ours.fileno(), their_control.fileno()])
+        for end in (ours, theirs, our_control, their_control):
+            end.close()
 
 
-def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *, parent: int) -> None:
-    """Serve ``run`` messages until the pipe closes."""
+def _child_main(
+    conn: Connection, control: Connection, app: QueueTasks, components: dict[str, Any], *, parent: int
+) -> None:
+    """Serve ``run`` messages from ``conn`` until it closes; ``stop`` messages come on ``control``.
+
+    The main thread reads its tasks itself: handing them over from a reader thread
+    would cost a thread wake-up per task, most of a no-op task's cost. Stops have a
+    channel and a thread of their own, as they must arrive while a task runs.
+    """
     _ignore_stop_signals()
     _die_with(parent)
     _forget_inherited_connections()
@@ -79,14 +87,17 @@ def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *
     # task at a time in this one thread: Django's guard against sharing a connection
     # between coroutines has nothing to guard here, and would refuse the task's ORM calls.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    jobs: queue_lib.Queue[TaskRecord | None] = queue_lib.Queue()
     stops: dict[Any, str] = {}
     current: list[TaskRun] = []
-    threading.Thread(target=_read, args=(conn, jobs, stops, current), daemon=True).start()
+    threading.Thread(target=_read_stops, args=(control, stops, current), daemon=True).start()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        while (record := jobs.get()) is not None:
+        while True:
+            try:
+                _, record = conn.recv()
+            except EOFError:
+                return  # the worker closed our pipe: exit
             outcome, log_lines = _run_one(loop, app, components, record, stops, current)
             conn.send(("done", outcome, log_lines))
     except OSError:
@@ -97,21 +108,17 @@ def _child_main(conn: Connection, app: QueueTasks, components: dict[str, Any], *
         connections.close_all()  # end our own sessions cleanly (the inherited ones stay untouched)
 
 
-def _read(conn: Connection, jobs: Any, stops: dict[Any, str], current: list[TaskRun]) -> None:
+def _read_stops(control: Connection, stops: dict[Any, str], current: list[TaskRun]) -> None:
+    """Record each ``stop`` (it may come just before its task) and stop the task if it runs."""
     while True:
         try:
-            message = conn.recv()
+            _, uuid, reason = control.recv()
         except (EOFError, OSError):
-            jobs.put(None)
             return
-        if message[0] == "run":
-            jobs.put(message[1])
-        elif message[0] == "stop":
-            _, uuid, reason = message
-            stops[uuid] = reason
-            for run in list(current):
-                if run.uuid == uuid:
-                    run.stop(reason)
+        stops[uuid] = reason
+        for run in list(current):
+            if run.uuid == uuid:
+                run.stop(reason)
 
 
 def _run_one(
