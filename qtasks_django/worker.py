@@ -184,20 +184,21 @@ class Worker:
         missing = free - len(records)
         # Slots go on to tasks claimed ahead by themselves; top those up before they run out.
         room = self.ahead.room() if len(self.ahead) <= self.concurrency else 0
-        if missing or room:
-            claimed = self.queue.claim(self.id, self.queues, missing + room)
-            self.ahead.put(claimed[missing:])
-            for record in claimed[:missing]:
-                self._start(record)
-            records += claimed[:missing]
-        if not records and not self.running:
+        if not missing and not room:
+            return len(records)  # every slot is busy and enough is claimed ahead
+        claimed = self.queue.claim(self.id, self.queues, missing + room)
+        self.ahead.put(claimed[missing:])
+        for record in claimed[:missing]:
+            self._start(record)
+        if records or claimed:
+            return len(records) + len(claimed)
+        # Nothing was ready: look for what comes next. (Not after a claim: the queue is
+        # busy then, and a task just started must get the GIL first.)
+        if not self.running:
             self._suspects = self.queue.suspects_waiting(self.queues)
-        if not records:  # (not after a claim: the task just started must get the GIL first)
-            due = self.queue.next_eta(self.queues)
-            self._next_eta = (
-                None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
-            )
-        return len(records)
+        due = self.queue.next_eta(self.queues)
+        self._next_eta = None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
+        return 0
 
     def _claim_suspect(self) -> int:
         """Run a rescued task alone: wait until nothing else runs, then claim one suspect."""
