@@ -186,25 +186,32 @@ class TaskProcesses:
         """Run ``run`` in a child and return its outcome; a cancel here kills the child."""
         from .processing import Outcome
 
-        child = await self._acquire()
-        loop = asyncio.get_running_loop()
-        child.reply = reply = loop.create_future()
-        if not child.watched:
-            # Registered once for the child's life: adding and removing the reader for
-            # each task would cost two system calls per task.
-            loop.add_reader(child.conn.fileno(), child.on_readable)
-            child.watched = True
-        run.child = child
+        child: TaskProcess | None = await self._acquire()
+        run.child = child  # before the task is sent: a stop may follow at once
         try:
-            if not child.send("run", run.record):
-                reply.set_result(None)
+            while not child.send("run", run.record):
+                # It died while idle (the OOM killer, an operator): the task never
+                # reached it, so it goes to a fresh child rather than ending in error.
+                self._discard(child)
+                child = run.child = None
+                child = run.child = await self._acquire()
+            loop = asyncio.get_running_loop()
+            # No answer can be read before this coroutine awaits: the reader runs on this loop.
+            child.reply = reply = loop.create_future()
+            if not child.watched:
+                # Registered once for the child's life: adding and removing the reader
+                # for each task would cost two system calls per task.
+                loop.add_reader(child.conn.fileno(), child.on_readable)
+                child.watched = True
             message = await reply
         except BaseException:  # max_time, a forced cancel or a forced shutdown
-            child.kill()
-            self._discard(child)
+            if child is not None:
+                child.kill()
+                self._discard(child)
             raise
         finally:
-            child.reply = None
+            if child is not None:
+                child.reply = None
             run.child = None
         if message is None:
             how = self._discard(child)

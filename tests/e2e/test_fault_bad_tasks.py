@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,7 @@ from .faults import (  # noqa: F401 (fixtures)
     busy_cpu,
     fleet_fixture,
     journal_fixture,
+    tagged_processes,
     wait_status,
 )
 from .ledger import Journal
@@ -118,3 +122,26 @@ def test_async_task_blocking_the_loop_is_stopped_at_max_time(fleet: Fleet, journ
     record = wait_status(blocking, ["error"], timeout=3, what="the blocking task to end at max_time")
     assert "TaskTimeoutError" in record.traceback
     fleet.stop_all()
+
+
+def test_task_process_dying_while_idle_costs_no_task(fleet: Fleet, journal: Journal) -> None:
+    """A child killed between tasks (the OOM killer, an operator) is replaced; the next task runs."""
+    worker = fleet.start("--concurrency", "1")
+    first = _add("fault_job", journal, "first")
+    wait_status(first, ["success"], timeout=30, what="the first task")
+
+    tagged = set(tagged_processes(worker.id))  # the worker, its zygote, the zygote's child
+    children = [pid for pid in tagged if _parent(pid) in tagged and _parent(_parent(pid)) in tagged]
+    assert len(children) == 1, (tagged, children, worker.describe())
+    os.kill(children[0], signal.SIGKILL)
+    wait_for(lambda: children[0] not in tagged_processes(worker.id), timeout=5, what="the child gone")
+
+    after = _add("fault_job", journal, "after")
+    record = wait_status(after, ["success", "error"], timeout=30, what="the task after the kill")
+    assert record.status == "success", (record.traceback, worker.describe())
+    assert journal.count("start") == {"first": 1, "after": 1}
+    fleet.check_alive(worker)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
