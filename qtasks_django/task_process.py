@@ -53,21 +53,21 @@ def zygote_main(sock: socket.socket, app: QueueTasks, components: dict[str, Any]
         if not request:
             return  # the worker closed its end: shut down
         ours, theirs = Pipe()
-        our_control, their_control = Pipe(duplex=False)
+        control_reader, control_writer = Pipe(duplex=False)  # stops, worker → child
         pid = fork_quietly()
         if pid == 0:
             status = 1
             try:
                 sock.close()
                 ours.close()
-                their_control.close()
+                control_writer.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # tasks may run subprocesses
-                _child_main(theirs, our_control, app, components, parent=os.getppid())
+                _child_main(theirs, control_reader, app, components, parent=os.getppid())
                 status = 0
             finally:
                 os._exit(status)
-        socket.send_fds(sock, [str(pid).encode()], [ours.fileno(), their_control.fileno()])
-        for end in (ours, theirs, our_control, their_control):
+        socket.send_fds(sock, [str(pid).encode()], [ours.fileno(), control_writer.fileno()])
+        for end in (ours, theirs, control_reader, control_writer):
             end.close()
 
 

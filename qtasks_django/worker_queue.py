@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid as uuid_lib
-import weakref
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +95,16 @@ class WorkerQueue:
         params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
         connection.ensure_connection()
         raw = connection.connection
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            _forbid_sorts(raw)
-            cursor.execute(sql, params, prepare=True)
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as setting, psycopg.Cursor(raw) as cursor:
+            # Right after a burst of enqueues the table's statistics still say "almost
+            # no ready rows", and the planner then fetches every ready row and sorts them
+            # on each claim. Without sorts the only plan left walks the small ready index
+            # in run order and stops at the limit. The three statements go in one round
+            # trip, and the setting lasts for this claim only.
+            with raw.pipeline():
+                setting.execute("SET enable_sort = off")
+                cursor.execute(sql, params, prepare=True)
+                setting.execute("RESET enable_sort")
             rows = cursor.fetchall()
         converters = [getattr(f, "from_db_value", None) for f in fields]
         names = [f.attname for f in fields]
@@ -334,25 +340,6 @@ class WorkerQueue:
                 self._forget_progress(again)
                 self.notifier.send_on_commit(notifiers.ENQUEUED, "*")
         return len(again), len(poison)
-
-
-_SORTLESS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _forbid_sorts(raw: Any) -> None:
-    """Turn sorts off for the session of the connection that claims (once per connection).
-
-    Right after a burst of enqueues the table's statistics still say "almost no ready
-    rows", and the planner then fetches every ready row and sorts them on each claim.
-    Without sorts the only plan left walks the small ready index in run order and stops
-    at the limit. The setting is the session's, not the claim's alone: setting and
-    resetting it around each claim cost a third of the claim's time. The connection is
-    the claim loop's; what else it runs (heartbeats, rescues, lease renewals, look-ups
-    by key) needs no sort, and a query that can only sort still sorts.
-    """
-    if raw not in _SORTLESS:
-        raw.execute("SET enable_sort = off")
-        _SORTLESS.add(raw)
 
 
 def _back_to_queue() -> dict[str, Any]:
