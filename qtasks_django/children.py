@@ -50,16 +50,15 @@ class TaskProcess:
         self._control_lock = threading.Lock()  # the claim loop and the event loop both stop tasks
 
     def send(self, *message: Any) -> bool:
-        """Send a message (``stop`` on the control pipe); return False if the child is gone."""
-        try:
-            if message[0] == "stop" and self.control is not None:
-                with self._control_lock:
-                    self.control.send(message)
-            else:
-                self.conn.send(message)
-        except (OSError, ValueError):
+        """Send a message on the task pipe; return False if the child is gone."""
+        return _send(self.conn, message)
+
+    def send_stop(self, uuid: Any, reason: str) -> bool:
+        """Ask the child to stop task ``uuid``, on the control pipe its stop thread reads."""
+        if self.control is None:
             return False
-        return True
+        with self._control_lock:
+            return _send(self.control, ("stop", uuid, reason))
 
     def on_readable(self) -> None:
         """The event loop's reader callback: hand the child's answer (None if it died) to the task."""
@@ -254,6 +253,14 @@ class TaskProcesses:
         if self.on_change:
             self.on_change()
         return how
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
+    try:
+        conn.send(message)
+    except (OSError, ValueError):  # the child is gone, or its pipe closed
+        return False
+    return True
 
 
 def _alive(pid: int) -> bool:

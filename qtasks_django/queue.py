@@ -144,7 +144,9 @@ class DatabaseQueue(WorkerQueue):
         plan = InsertPlan.for_connection(connection)
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(plan.insert_and_notify_sql, [*plan.values(record), notifiers.ENQUEUED], prepare=True)
+            cursor.execute(
+                plan.insert_and_notify_sql, [*plan.values(record), notifiers.ENQUEUED], prepare=True
+            )
 
     def _copy_and_notify(self, records: Sequence[TaskRecord]) -> None:
         # Many rows: COPY streams them without a statement of tens of thousands of

@@ -83,7 +83,7 @@ class TaskRun:
         self.ctx.stop_event.set()
         child = self.child
         if child is not None:
-            child.send("stop", self.uuid, reason)
+            child.send_stop(self.uuid, reason)
 
     def force(self, reason: str) -> None:
         """Stop the task now, whatever it is doing (call on the event loop); it ends ``cancel``."""

@@ -15,7 +15,6 @@ import time
 import traceback as traceback_lib
 import uuid as uuid_lib
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, InterfaceError, close_old_connections, connections
@@ -29,6 +28,7 @@ from .conf import settings
 from .exceptions import TaskNotRegistered
 from .finishing import OutcomeWriter
 from .processing import Outcome, process, record_outcome
+from .running_tasks import RunningTasks
 from .runs import TaskRun
 from .slots import SlotThreads
 from .status import TaskStatus
@@ -73,12 +73,10 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid_lib.uuid4().hex[:6]}"
         self.queue = app.queue
         self.notifier = notifiers.get_notifier(using)
-        self.running: dict[uuid_lib.UUID, tuple[TaskRun, Future[Any]]] = {}
         self.stopping = threading.Event()
         self.force = threading.Event()
         self.wakeup = threading.Event()
         self.processed = 0
-        self._lock = threading.Lock()
         # Spare threads: a sync task past its max_time keeps its thread until it
         # returns, and must not starve the tasks that take its slot.
         self._slots = SlotThreads(2 * concurrency + 4)
@@ -92,6 +90,17 @@ class Worker:
         self.ahead = ClaimAhead(4 * concurrency)
         self._suspects = False  # a rescued task waits to be run alone
         self._quarantined = False  # one runs now: claim nothing else
+        self.running = RunningTasks(
+            loop=self._loop,
+            concurrency=concurrency,
+            ahead=self.ahead,
+            cancels=self.cancels,
+            prepare=self._prepare,
+            process=self._process,
+            fail=self._fail_row,
+            may_go_on=lambda: not self.stopping.is_set() and not self._quarantined,
+            on_change=self.wakeup.set,
+        )
         self._processes = (
             TaskProcesses(
                 concurrency, app=app, components=self._components(), max_tasks=settings.CHILD_MAX_TASKS
@@ -171,8 +180,7 @@ class Worker:
             if self.cancels.hint.is_set():
                 self.cancels.hint.clear()
                 self._due["cancels"] = 0.0
-            with self._lock:
-                running = {key: run for key, (run, _) in self.running.items()}
+            running = self.running.runs()
             self._periodic("cancels", self.poll_interval, lambda: self.cancels.check(running))
             self.cancels.force_overdue(running)
         if (self._suspects or self._quarantined) and not self.ahead:
@@ -180,7 +188,7 @@ class Worker:
         free = max(0, self.concurrency - len(self.running))
         records = self.ahead.take(free)
         for record in records:  # started before claiming more: a failed claim loses none
-            self._start(record)
+            self.running.start(record)
         missing = free - len(records)
         # Slots go on to tasks claimed ahead by themselves; top those up before they run out.
         room = self.ahead.room() if len(self.ahead) <= self.concurrency else 0
@@ -189,7 +197,7 @@ class Worker:
         claimed = self.queue.claim(self.id, self.queues, missing + room)
         self.ahead.put(claimed[missing:])
         for record in claimed[:missing]:
-            self._start(record)
+            self.running.start(record)
         if records or claimed:
             return len(records) + len(claimed)
         # Nothing was ready: look for what comes next. (Not after a claim: the queue is
@@ -213,7 +221,7 @@ class Worker:
         logger.info(
             "task=%s uuid=%s was rescued before: running it alone", records[0].task_name, records[0].uuid
         )
-        self._start(records[0])
+        self.running.start(records[0])
         return 1
 
     def _idle_wait(self) -> float:
@@ -245,18 +253,6 @@ class Worker:
 
     # -- running tasks ------------------------------------------------------------
 
-    def _start(self, record: TaskRecord) -> None:
-        """Run ``record`` in a new slot (claim-loop thread)."""
-        try:
-            run = self._prepare(record)
-        except Exception as exc:  # an unknown task or a malformed row ends in error; the worker goes on
-            self._fail_row(record, f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
-            return
-        with self._lock:  # the slot takes its entry out of ``running``: put it there first
-            future = asyncio.run_coroutine_threadsafe(self._serve_slot(run), self._loop)
-            self.running[record.uuid] = (run, future)
-        future.add_done_callback(lambda _f: self.wakeup.set())
-
     def _prepare(self, record: TaskRecord) -> TaskRun:
         """Return the run of a claimed row (no I/O: it is called on the event loop too)."""
         schema = self.app.tasks.get(record.task_name)
@@ -271,43 +267,6 @@ class Worker:
             slots=self._slots,
             components=self._components(),
         )
-
-    async def _serve_slot(self, run: TaskRun | None) -> None:
-        """Run ``run``, then tasks claimed ahead, one after another in this slot.
-
-        Going on to the next task here, rather than through the claim loop, saves two
-        thread hops per task: with short tasks those hops are most of a task's cost.
-        """
-        try:
-            while run is not None:
-                await self._process(run)
-                run = self._next_in_slot(run)
-        finally:
-            if run is not None:  # cancelled by a forced shutdown
-                self._forget(run)
-
-    def _next_in_slot(self, done: TaskRun) -> TaskRun | None:
-        """Swap the finished run for the next task claimed ahead, if this slot may take one."""
-        self.cancels.forget(done.uuid)
-        run = None
-        with self._lock:  # one step: ``running`` never looks empty while a task changes slots
-            _, future = self.running.pop(done.uuid, (None, None))
-            if future is not None and not self.stopping.is_set() and not self._quarantined:
-                for record in self.ahead.take(1):
-                    try:
-                        run = self._prepare(record)
-                    except Exception:  # failing it writes to the database: the claim loop's job
-                        self.ahead.put_back(record)
-                    else:
-                        self.running[run.uuid] = (run, future)
-        if run is None or len(self.ahead) <= self.concurrency:
-            self.wakeup.set()  # a slot is free, or it is time to claim more ahead
-        return run
-
-    def _forget(self, run: TaskRun) -> None:
-        with self._lock:
-            self.running.pop(run.uuid, None)
-        self.cancels.forget(run.uuid)
 
     async def _process(self, run: TaskRun) -> None:
         self._watchdog.track(run)
@@ -348,9 +307,7 @@ class Worker:
             pass  # the database is down at start: keep trying until it is back or we are stopped
 
     def _heartbeat(self) -> None:
-        with self._lock:
-            uuids = list(self.running)
-        presence.heartbeat(self, uuids + self.ahead.uuids())
+        presence.heartbeat(self, [*self.running, *self.ahead.uuids()])
 
     def _rescue(self) -> None:
         requeued, failed = self.queue.rescue()
@@ -409,8 +366,7 @@ class Worker:
             self._guarded(lambda: self.queue.release(self.id, [r.uuid for r in records]), 0)
 
     def _release_leftovers(self) -> None:
-        with self._lock:
-            leftovers = list(self.running.values())
+        leftovers = self.running.entries()
         if not leftovers:
             return
         for run, future in leftovers:
