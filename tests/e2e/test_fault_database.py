@@ -49,7 +49,8 @@ def _wait_progress(tasks: dict[str, object], beyond: int, *, using: str, fleet: 
         fleet.check_alive()
         return _successes(tasks, using) > beyond
 
-    wait_for(moved, timeout=OUTAGE_RECOVERY, what=what, interval=0.05)
+    assert beyond < len(tasks), f"all {len(tasks)} tasks succeeded before {what}: the backlog is too small"
+    wait_for(moved, timeout=OUTAGE_RECOVERY, what=f"{what} (beyond {beyond} of {len(tasks)})", interval=0.05)
     return time.monotonic()
 
 
@@ -114,7 +115,7 @@ def _terminate_backends() -> int:
 def test_killed_connections_under_load_lose_nothing_and_run_nothing_twice(
     fleet: Fleet, journal: Journal, record_property
 ) -> None:
-    tasks = enqueue_jobs(600, journal, seconds=0.02)
+    tasks = enqueue_jobs(2000, journal, seconds=0.02)  # about 5 s of work: some must remain after the last kill
     for _ in range(2):
         fleet.start("--concurrency", "4")
 
