@@ -115,7 +115,8 @@ def _terminate_backends() -> int:
 def test_killed_connections_under_load_lose_nothing_and_run_nothing_twice(
     fleet: Fleet, journal: Journal, record_property
 ) -> None:
-    tasks = enqueue_jobs(2000, journal, seconds=0.02)  # about 5 s of work: some must remain after the last kill
+    # About 5 s of work: some must remain after the last kill.
+    tasks = enqueue_jobs(2000, journal, seconds=0.02)
     for _ in range(2):
         fleet.start("--concurrency", "4")
 
