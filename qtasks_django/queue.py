@@ -21,13 +21,13 @@ from . import notifiers, signals
 from .conf import settings
 from .context import current_task_uuid
 from .exceptions import InvalidTaskArguments, QTasksError
+from .new_rows import InsertPlan, NewRow
 from .schemas import Task
 from .status import TaskStatus
 from .validation import resolve_schema, validate_call, validate_priority
 from .worker_queue import WorkerQueue
 
 if TYPE_CHECKING:
-    from .models import TaskRecord
     from .registry import QueueTasks
 
 logger = logging.getLogger(__name__)
@@ -76,64 +76,66 @@ class DatabaseQueue(WorkerQueue):
         """
         if timeout is not None:
             self._check_can_wait(timeout)
-        [record] = self.insert([self.build(Call(name, args, kwargs, priority, eta, countdown))])
+        [row] = self.insert([self.build(Call(name, args, kwargs, priority, eta, countdown))])
         if timeout is None or not wait:
-            return Task.from_record(record)
+            return row.task()
         from .results import TaskResult
 
-        return TaskResult(record.uuid, app=self.app).get(timeout)
+        return TaskResult(row.fields["uuid"], app=self.app).get(timeout)
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[Task]:
         """Validate every call first, then write them all (nothing is written if one is invalid)."""
-        records = [self.build(call) for call in calls]
-        return [Task.from_record(record) for record in self.insert(records)]
+        rows = [self.build(call) for call in calls]
+        return [row.task() for row in self.insert(rows)]
 
-    def build(self, call: Call) -> TaskRecord:
-        """Validate ``call`` and return its unsaved row (raises, writing nothing, on bad input)."""
+    def build(self, call: Call) -> NewRow:
+        """Validate ``call`` and return its unwritten row (raises, writing nothing, on bad input)."""
         schema = resolve_schema(self.app.tasks, call.task_name)
         priority = schema.priority if call.priority is None else validate_priority(call.priority)
-        stored_args, stored_kwargs = validate_call(
-            schema, call.args, call.kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES
-        )
+        args, kwargs = validate_call(schema, call.args, call.kwargs, max_bytes=settings.MAX_PAYLOAD_BYTES)
         now = timezone.now()
-        return RowBuilder.get().build(
-            uuid=uuid_lib.uuid4(),
-            task_name=call.task_name,
-            queue=schema.queue or settings.DEFAULT_QUEUE,
-            priority=priority,
-            args=stored_args,
-            kwargs=stored_kwargs,
-            retry=schema.retry,
-            tags=schema.tags or [],
-            parent_uuid=current_task_uuid.get(),
-            created_at=now,
-            updated_at=now,
-            eta=start_time(now, call.eta, call.countdown),
-        )
+        fields = {
+            "uuid": uuid_lib.uuid4(),
+            "task_name": call.task_name,
+            "queue": schema.queue or settings.DEFAULT_QUEUE,
+            "priority": priority,
+            "args": args.value,
+            "kwargs": kwargs.value,
+            "retry": schema.retry,
+            "tags": schema.tags or [],
+            "parent_uuid": current_task_uuid.get(),
+            "created_at": now,
+            "updated_at": now,
+            "eta": start_time(now, call.eta, call.countdown),
+        }
+        return NewRow(fields, {"args": args.text, "kwargs": kwargs.text, "tags": tags_text(fields["tags"])})
 
-    def insert(self, records: Sequence[TaskRecord]) -> Sequence[TaskRecord]:
-        """Write ``records`` in the caller's transaction and wake workers when it commits."""
-        if not records:
-            return records
+    def insert(self, rows: Sequence[NewRow]) -> Sequence[NewRow]:
+        """Write ``rows`` in the caller's transaction and wake workers when it commits."""
+        if not rows:
+            return rows
         notifier = self.notifier
         if connections[self.using].vendor == "postgresql" and notifier.transactional:
-            if len(records) == 1:
-                self._insert_and_notify(records[0])
+            if len(rows) == 1:
+                self._insert_and_notify(rows[0])
             else:
-                self._copy_and_notify(records)
+                self._copy_and_notify(rows)
         else:
             from .models import TaskRecord
 
             with transaction.atomic(using=self.using):
-                TaskRecord.objects.using(self.using).bulk_create(records, batch_size=BULK_CHUNK)
-            for queue in {record.queue for record in records}:
+                TaskRecord.objects.using(self.using).bulk_create(
+                    [row.record() for row in rows], batch_size=BULK_CHUNK
+                )
+            for queue in {row.queue for row in rows}:
                 notifier.send_on_commit(notifiers.ENQUEUED, queue)
         if signals.task_enqueued.has_listeners():
-            for record in records:
+            for row in rows:
+                record = row.record()
                 signals.task_enqueued.send(sender=record.task_name, uuid=record.uuid, task=record)
-        return records
+        return rows
 
-    def _insert_and_notify(self, record: TaskRecord) -> None:
+    def _insert_and_notify(self, row: NewRow) -> None:
         # One statement, one round trip: the INSERT and the wake-up. PostgreSQL
         # delivers the NOTIFY only if the caller's transaction commits. The statement
         # never changes, so it is prepared once per connection and bound server-side
@@ -144,20 +146,18 @@ class DatabaseQueue(WorkerQueue):
         plan = InsertPlan.for_connection(connection)
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                plan.insert_and_notify_sql, [*plan.values(record), notifiers.ENQUEUED], prepare=True
-            )
+            cursor.execute(plan.insert_and_notify_sql, [*plan.values(row), notifiers.ENQUEUED], prepare=True)
 
-    def _copy_and_notify(self, records: Sequence[TaskRecord]) -> None:
+    def _copy_and_notify(self, rows: Sequence[NewRow]) -> None:
         # Many rows: COPY streams them without a statement of tens of thousands of
         # placeholders to parse; the wake-ups follow in the same transaction.
         connection = connections[self.using]
         plan = InsertPlan.for_connection(connection)
         with transaction.atomic(using=self.using), connection.cursor() as cursor:
             with cursor.cursor.copy(plan.copy_sql) as copy:
-                for record in records:
-                    copy.write_row(plan.values(record))
-            queues = sorted({record.queue for record in records})
+                for row in rows:
+                    copy.write_row(plan.values(row))
+            queues = sorted({row.queue for row in rows})
             cursor.execute(
                 "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
             )
@@ -226,89 +226,6 @@ class DatabaseQueue(WorkerQueue):
         return str(status)
 
 
-class RowBuilder:
-    """Makes unsaved task rows the quick way: positional values in the model's field order.
-
-    ``TaskRecord(**fields)`` walks every field and pops its keyword: on a bulk enqueue
-    that was a third of the time per task. Positional values take Django's fast path
-    (the one ``from_db`` uses) and give the same instance; fields left out get their
-    model defaults.
-    """
-
-    _instance: RowBuilder | None = None
-
-    def __init__(self) -> None:
-        from .models import TaskRecord
-
-        self._model = TaskRecord
-        self._defaults = [(f.attname, f.get_default) for f in TaskRecord._meta.concrete_fields]
-
-    @classmethod
-    def get(cls) -> RowBuilder:
-        if cls._instance is None:
-            cls._instance = cls()
-        return cls._instance
-
-    def build(self, **values: Any) -> TaskRecord:
-        row = self._model(
-            *[values.pop(name) if name in values else default() for name, default in self._defaults]
-        )
-        if values:
-            raise TypeError(f"TaskRecord has no fields {', '.join(sorted(values))}")
-        return row
-
-
-class InsertPlan:
-    """How task rows are written on PostgreSQL: the statements and each column's value.
-
-    Built once per process (the model does not change at run time): enqueue is the
-    callers' hot path, and Django's general per-field ``get_db_prep_save`` and name
-    quoting cost more than the INSERT's round trip on a fast server. Every value was
-    built by ``DatabaseQueue.build`` (validated, JSON-normalised, aware datetimes), so
-    JSON fields only need their text and the rest go to psycopg as they are.
-    """
-
-    _plans: dict[str, InsertPlan] = {}
-
-    def __init__(self, connection: Any) -> None:
-        from django.db.models import JSONField
-
-        from .models import TaskRecord
-
-        quote = connection.ops.quote_name
-        fields = list(TaskRecord._meta.concrete_fields)
-        table = quote(TaskRecord._meta.db_table)
-        columns = ", ".join(quote(f.column) for f in fields)
-        self._names = [f.attname for f in fields]
-        self._json = [isinstance(f, JSONField) for f in fields]
-        row = ", ".join("%s::jsonb" if is_json else "%s" for is_json in self._json)
-        self.insert_and_notify_sql = (
-            f"WITH ins AS (INSERT INTO {table} ({columns}) VALUES ({row}) RETURNING queue) "
-            f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
-        )
-        self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
-
-    @classmethod
-    def for_connection(cls, connection: Any) -> InsertPlan:
-        plan = cls._plans.get(connection.vendor)
-        if plan is None:
-            plan = cls._plans[connection.vendor] = cls(connection)
-        return plan
-
-    def values(self, record: TaskRecord) -> list[Any]:
-        """Return the row's column values in the statements' order."""
-        return [
-            _json_text(value) if is_json else value
-            for value, is_json in zip(
-                [getattr(record, name) for name in self._names], self._json, strict=True
-            )
-        ]
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
 def start_time(now: dt.datetime, eta: Any, countdown: Any) -> dt.datetime:
     """Return when a task may start: ``eta``, ``now + countdown`` or ``now``."""
     if eta is not None and countdown is not None:
@@ -325,6 +242,11 @@ def start_time(now: dt.datetime, eta: Any, countdown: Any) -> dt.datetime:
             raise InvalidTaskArguments(f"eta must be {wanted}, got {eta.isoformat()}")
         return max(eta, now)  # a past eta runs at once
     return now
+
+
+def tags_text(tags: list[str]) -> str:
+    """Return a task's tags as JSON (no tags, the usual case, costs nothing)."""
+    return json.dumps(tags, ensure_ascii=False) if tags else "[]"
 
 
 def parse_uuid(value: Any) -> uuid_lib.UUID | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -37,20 +38,41 @@ def find_non_json(value: Any, path: str = "") -> str | None:
     return f"{path or 'value'}: {type(value).__name__} {_short_repr(value)} is not JSON-serialisable"
 
 
-def encode(value: Any) -> tuple[Any, int]:
-    """Return ``value`` as stored (tuples become lists) and its size as compact UTF-8 JSON."""
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A JSON value as it is stored (tuples become lists), its text and its size."""
+
+    value: Any
+    text: str  # compact JSON, what the database receives
+    size: int  # bytes of the text as UTF-8
+
+
+def encode(value: Any) -> Encoded:
+    """Return ``value`` encoded once: enqueue sends the text and keeps the value."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return json.loads(text), len(text.encode())
+    size = len(text) if text.isascii() else len(text.encode())
+    return Encoded(_stored_copy(value, text), text, size)
+
+
+def _stored_copy(value: Any, text: str) -> Any:
+    # Decoding the text gives a copy with tuples turned into lists. A flat list or
+    # dict of scalars (most calls' arguments) is copied as it is, for a few
+    # microseconds less per enqueued task.
+    if isinstance(value, list | tuple) and all(isinstance(item, _SCALARS) for item in value):
+        return list(value)
+    if isinstance(value, dict) and all(isinstance(item, _SCALARS) for item in value.values()):
+        return dict(value)
+    return json.loads(text)
 
 
 def encoded_size(*values: Any) -> int:
     """Return the size in bytes of ``values`` encoded as compact JSON."""
-    return sum(encode(v)[1] for v in values)
+    return sum(encode(v).size for v in values)
 
 
 def to_json(value: Any) -> Any:
     """Return ``value`` as stored (tuples become lists)."""
-    return encode(value)[0]
+    return encode(value).value
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:

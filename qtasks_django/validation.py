@@ -9,7 +9,7 @@ from typing import Any
 
 from .exceptions import InvalidTaskArguments, PayloadTooLarge, TaskNotRegistered
 from .schemas import TaskExecSchema
-from .serialization import encode, find_non_json
+from .serialization import Encoded, encode, find_non_json
 
 
 def resolve_schema(tasks: Mapping[str, TaskExecSchema], name: str) -> TaskExecSchema:
@@ -25,16 +25,15 @@ def resolve_schema(tasks: Mapping[str, TaskExecSchema], name: str) -> TaskExecSc
 
 def validate_call(
     schema: TaskExecSchema, args: tuple[Any, ...], kwargs: dict[str, Any], *, max_bytes: int
-) -> tuple[list[Any], dict[str, Any]]:
-    """Return ``args``/``kwargs`` as they will be stored; raise if they cannot be given to ``schema.func``."""
+) -> tuple[Encoded, Encoded]:
+    """Return ``args``/``kwargs`` encoded as they will be stored; raise if they cannot be given to ``schema.func``."""
     check_binding(schema, args, kwargs)
     for label, value in (("args", args), ("kwargs", kwargs)):
         problem = find_non_json(value, label)
         if problem:
             raise InvalidTaskArguments(f"Task {schema.name!r}: {problem}; only JSON values can be enqueued")
-    stored_args, args_size = encode(list(args))
-    stored_kwargs, kwargs_size = encode(kwargs)
-    size = args_size + kwargs_size
+    stored_args, stored_kwargs = encode(list(args)), encode(kwargs)
+    size = stored_args.size + stored_kwargs.size
     if size > max_bytes:
         raise PayloadTooLarge(
             f"Task {schema.name!r}: arguments take {size} bytes as JSON, above the cap of {max_bytes} "

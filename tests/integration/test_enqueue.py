@@ -17,6 +17,7 @@ from qtasks_django import (
     Task,
     TaskNotRegistered,
     app,
+    signals,
 )
 from qtasks_django.models import TaskRecord
 from tests.factories import TaskProgressFactory, TaskRecordFactory
@@ -301,3 +302,75 @@ async def test_app_aget() -> None:
     assert (got.uuid, got.status) == (task.uuid, "new")
     assert await app.aget("garbage") is None
     assert await app.aget(uuid.uuid4()) is None
+
+
+# Text that COPY's and JSON's escaping must both carry through unchanged.
+AWKWARD = 'tab\there, line\nbreak, back\\slash, "quotes", \r, é, 漢字, 🎉'
+
+
+@pytest.mark.parametrize("how", ["add_task", "add_tasks"])
+def test_awkward_text_round_trips_through_both_ways_of_writing(how) -> None:
+    # One task goes through the prepared INSERT, several through COPY.
+    if how == "add_task":
+        tasks = [it_kwargs.add_task(AWKWARD, b={"k": [AWKWARD, (1, 2)]})]
+    else:
+        tasks = app.add_tasks([it_kwargs(AWKWARD, b={"k": [AWKWARD, (1, 2)]}) for _ in range(3)])
+
+    for task in tasks:
+        row = TaskRecord.objects.get(pk=task.uuid)
+        assert row.args == task.args == [AWKWARD]
+        assert row.kwargs == task.kwargs == {"b": {"k": [AWKWARD, [1, 2]]}}
+
+
+def test_add_tasks_writes_every_call_and_returns_snapshots_in_order() -> None:
+    calls = [add(1, 2), it_emails("ada@example.com"), it_kwargs(3, b=4, priority=7), add(5, 6, countdown=60)]
+
+    tasks = app.add_tasks(calls)
+
+    assert [(t.task_name, t.args, t.kwargs, t.priority, t.queue, t.tags) for t in tasks] == [
+        ("add", [1, 2], {}, 0, "default", []),
+        ("it_emails", ["ada@example.com"], {}, 0, "it_emails", ["mail"]),
+        ("it_kwargs", [3], {"b": 4}, 7, "default", []),
+        ("add", [5, 6], {}, 0, "default", []),
+    ]
+    for task in tasks:
+        # The snapshot is the row as written, field for field.
+        assert Task.from_record(TaskRecord.objects.get(pk=task.uuid)) == task
+    assert tasks[3].eta >= tasks[3].created_at + timedelta(seconds=60)
+
+
+def test_add_tasks_with_one_bad_call_writes_none_of_them() -> None:
+    with pytest.raises(InvalidTaskArguments, match="only JSON values"):
+        app.add_tasks([add(1, 2), add(3, object())])
+
+    assert not TaskRecord.objects.exists()
+
+
+def test_the_snapshot_does_not_change_when_the_caller_changes_its_arguments() -> None:
+    items, options = [1, 2], {"b": [3]}
+    task = it_kwargs.add_task(items, **options)
+    flat = {"b": 5}
+    flat_task = it_kwargs.add_task(1, **flat)
+
+    items.append(99)
+    options["b"].append(99)
+    flat["b"] = 6
+
+    assert task.args == [[1, 2]] and task.kwargs == {"b": [3]}
+    assert flat_task.kwargs == {"b": 5}
+
+
+def test_task_enqueued_receivers_get_the_record_of_each_row() -> None:
+    received = []
+
+    def on_enqueued(sender, uuid, task, **kwargs):
+        received.append((sender, uuid, task.pk, task.args, task.status))
+
+    signals.task_enqueued.connect(on_enqueued)
+    try:
+        tasks = app.add_tasks([add(1, 2), add(3, 4)])
+        single = add.add_task(5, 6)
+    finally:
+        signals.task_enqueued.disconnect(on_enqueued)
+
+    assert received == [("add", t.uuid, t.uuid, t.args, "new") for t in [*tasks, single]]
