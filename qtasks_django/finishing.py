@@ -20,6 +20,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from . import notifiers
+from .serialization import json_text
 from .status import TaskStatus
 
 if TYPE_CHECKING:
@@ -142,40 +143,53 @@ def finish_many(items: list[tuple[TaskRun, Outcome]], using: str) -> set[Any]:
                     **outcome.times(),
                 )
             }
+    return _finish_many_postgres(items, connection)
+
+
+def _finish_many_postgres(items: list[tuple[TaskRun, Outcome]], connection: Any) -> set[Any]:
+    # The rows come as one array per column, so the text is the same whatever the
+    # batch size: it is prepared once per connection, not planned for every batch
+    # (0.6 ms each). The "uuid = ANY" condition repeats the join's, so that the plan
+    # looks the rows up by primary key even when the table's statistics are stale;
+    # without it the planner could walk every running row for each batch.
+    import psycopg
+
     from .models import TaskRecord
 
-    meta = TaskRecord._meta
-    returning_field = meta.get_field("returning")
     now = timezone.now()
-    row = "(%s::uuid, %s::uuid, %s, %s::jsonb, %s, %s, %s::timestamptz, %s::timestamptz)"
-    params: list[Any] = []
-    for run, outcome in items:
-        params += [
-            run.uuid,
-            run.record.lease_token,
-            outcome.status,
-            returning_field.get_db_prep_save(outcome.returning, connection),
-            outcome.traceback,
-            outcome.cancel_reason,
-            outcome.started_at,
-            outcome.finished_at or now,
-        ]
-    table = connection.ops.quote_name(meta.db_table)
-    notifier = notifiers.get_notifier(using)
+    columns = {
+        "uuid": ("uuid", [run.uuid for run, _ in items]),
+        "token": ("uuid", [run.record.lease_token for run, _ in items]),
+        "status": ("text", [str(outcome.status) for _, outcome in items]),
+        "returning": ("jsonb", [json_text(outcome.returning) for _, outcome in items]),
+        "traceback": ("text", [outcome.traceback for _, outcome in items]),
+        "cancel_reason": ("text", [outcome.cancel_reason for _, outcome in items]),
+        "started_at": ("timestamptz", [outcome.started_at for _, outcome in items]),
+        "finished_at": ("timestamptz", [outcome.finished_at or now for _, outcome in items]),
+    }
+    table = connection.ops.quote_name(TaskRecord._meta.db_table)
+    notifier = notifiers.get_notifier(connection.alias)
     # PostgreSQL's own notifier sends the wake-ups in the same statement.
     wake = 'pg_notify(%s, upd."uuid"::text)' if notifier.transactional else "%s"
+    names = ", ".join(f'"{name}"' for name in columns)
+    arrays = ", ".join(f"%s::{kind}[]" for kind, _ in columns.values())
     # "returning" is a reserved word: every identifier is quoted.
     sql = (
-        f'WITH v ("uuid", "token", "status", "returning", "traceback", "cancel_reason", "started_at", "finished_at") AS (VALUES '
-        f"{', '.join([row] * len(items))}), "
+        f"WITH v ({names}) AS (SELECT * FROM unnest({arrays})), "
         f'upd AS (UPDATE {table} AS t SET "status" = v."status", "returning" = v."returning", '
-        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = v."finished_at", "started_at" = COALESCE(v."started_at", t."started_at"), '
+        f'"traceback" = v."traceback", "cancel_reason" = v."cancel_reason", "finished_at" = v."finished_at", '
+        f'"started_at" = COALESCE(v."started_at", t."started_at"), '
         f'"updated_at" = %s, "lease_token" = NULL, "lease_expires_at" = NULL FROM v '
-        f'WHERE t."uuid" = v."uuid" AND t."status" = %s AND t."lease_token" = v."token" RETURNING t."uuid") '
+        f'WHERE t."uuid" = v."uuid" AND t."uuid" = ANY(%s) AND t."status" = %s AND t."lease_token" = v."token" '
+        f'RETURNING t."uuid") '
         f'SELECT upd."uuid", {wake} FROM upd'
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now, TaskStatus.PROCESS, notifiers.FINISHED])
+    params = [values for _, values in columns.values()]
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            sql, [*params, now, params[0], str(TaskStatus.PROCESS), notifiers.FINISHED], prepare=True
+        )
         written = {row[0] for row in cursor.fetchall()}
     if not notifier.transactional:
         for uuid in written:

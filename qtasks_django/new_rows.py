@@ -9,11 +9,11 @@ values of the INSERT or COPY. A ``TaskRecord`` is only made when something needs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .schemas import Task
+from .serialization import json_text
 from .status import TaskStatus
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class InsertPlan:
                 default = _encoding(f.get_default) if is_json else f.get_default
             else:
                 constant = f.get_default()
-                default = _constant(_json_text(constant) if is_json else constant)
+                default = _constant(json_text(constant) if is_json else constant)
             self._columns.append((f.attname, is_json, default))
         row = ", ".join("%s::jsonb" if is_json else "%s" for _, is_json, _ in self._columns)
         self.insert_and_notify_sql = (
@@ -149,14 +149,10 @@ class InsertPlan:
                 values.append(texts[name])
             elif name in fields:
                 value = fields[name]
-                values.append(_json_text(value) if is_json else value)
+                values.append(json_text(value) if is_json else value)
             else:
                 values.append(default())
         return values
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _constant(value: Any) -> Callable[[], Any]:
@@ -164,4 +160,4 @@ def _constant(value: Any) -> Callable[[], Any]:
 
 
 def _encoding(make: Callable[[], Any]) -> Callable[[], str | None]:
-    return lambda: _json_text(make())
+    return lambda: json_text(make())

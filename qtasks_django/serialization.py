@@ -65,6 +65,11 @@ def _stored_copy(value: Any, text: str) -> Any:
     return json.loads(text)
 
 
+def json_text(value: Any) -> str | None:
+    """Return ``value`` as compact JSON text for a JSON column; None (SQL NULL) stays None."""
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def encoded_size(*values: Any) -> int:
     """Return the size in bytes of ``values`` encoded as compact JSON."""
     return sum(encode(v).size for v in values)
