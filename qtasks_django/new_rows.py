@@ -4,7 +4,7 @@ Enqueue is the callers' hot path, and on a bulk enqueue Python's time per row is
 limit, not the server's. A ``NewRow`` carries what ``DatabaseQueue.build`` validated,
 with the JSON text it encoded while validating; ``InsertPlan`` turns it into the
 values of the INSERT or COPY. A ``TaskRecord`` is only made when something needs one
-(a ``task_enqueued`` receiver, a database without COPY).
+(a ``task_enqueued`` receiver, a database other than PostgreSQL).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class NewRow:
         return self.fields["queue"]
 
     def record(self) -> TaskRecord:
-        """Return the row as an (unsaved-looking) model instance, made once."""
+        """Return the row as a model instance (made once, on first use)."""
         if self._record is None:
             self._record = RowBuilder.get().build(**self.fields)
         return self._record
@@ -127,8 +127,9 @@ class InsertPlan:
                 default = _constant(json_text(constant) if is_json else constant)
             self._columns.append((f.attname, is_json, default))
         row = ", ".join("%s::jsonb" if is_json else "%s" for _, is_json, _ in self._columns)
+        self.insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({row})"
         self.insert_and_notify_sql = (
-            f"WITH ins AS (INSERT INTO {table} ({columns}) VALUES ({row}) RETURNING queue) "
+            f"WITH ins AS ({self.insert_sql} RETURNING queue) "
             f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
         )
         self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"

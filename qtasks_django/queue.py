@@ -7,7 +7,6 @@ This module holds the callers' side (enqueue, read, cancel); the workers' side
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import uuid as uuid_lib
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from .context import current_task_uuid
 from .exceptions import InvalidTaskArguments, QTasksError
 from .new_rows import InsertPlan, NewRow
 from .schemas import Task
+from .serialization import json_text
 from .status import TaskStatus
 from .validation import resolve_schema, validate_call, validate_priority
 from .worker_queue import WorkerQueue
@@ -115,18 +115,23 @@ class DatabaseQueue(WorkerQueue):
         if not rows:
             return rows
         notifier = self.notifier
-        if connections[self.using].vendor == "postgresql" and notifier.transactional:
+        # PostgreSQL's own notifier wakes workers from inside the statement that writes
+        # the rows; any other (Redis) is told once the caller's transaction commits.
+        in_statement = notifier.transactional
+        if connections[self.using].vendor == "postgresql":
             if len(rows) == 1:
-                self._insert_and_notify(rows[0])
+                self._insert(rows[0], notify=in_statement)
             else:
-                self._copy_and_notify(rows)
+                self._copy(rows, notify=in_statement)
         else:
             from .models import TaskRecord
 
+            in_statement = False
             with transaction.atomic(using=self.using):
                 TaskRecord.objects.using(self.using).bulk_create(
                     [row.record() for row in rows], batch_size=BULK_CHUNK
                 )
+        if not in_statement:
             for queue in {row.queue for row in rows}:
                 notifier.send_on_commit(notifiers.ENQUEUED, queue)
         if signals.task_enqueued.has_listeners():
@@ -135,32 +140,36 @@ class DatabaseQueue(WorkerQueue):
                 signals.task_enqueued.send(sender=record.task_name, uuid=record.uuid, task=record)
         return rows
 
-    def _insert_and_notify(self, row: NewRow) -> None:
-        # One statement, one round trip: the INSERT and the wake-up. PostgreSQL
-        # delivers the NOTIFY only if the caller's transaction commits. The statement
-        # never changes, so it is prepared once per connection and bound server-side
-        # (Django's default cursor would quote 26 parameters into the text each time).
+    def _insert(self, row: NewRow, *, notify: bool) -> None:
+        # One statement, one round trip: the INSERT and (``notify``) the wake-up.
+        # PostgreSQL delivers the NOTIFY only if the caller's transaction commits. The
+        # statement never changes, so it is prepared once per connection and bound
+        # server-side (Django's default cursor would quote 26 parameters into the text
+        # each time).
         import psycopg
 
         connection = connections[self.using]
         plan = InsertPlan.for_connection(connection)
+        values = plan.values(row)
+        sql = plan.insert_and_notify_sql if notify else plan.insert_sql
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(plan.insert_and_notify_sql, [*plan.values(row), notifiers.ENQUEUED], prepare=True)
+            cursor.execute(sql, [*values, notifiers.ENQUEUED] if notify else values, prepare=True)
 
-    def _copy_and_notify(self, rows: Sequence[NewRow]) -> None:
+    def _copy(self, rows: Sequence[NewRow], *, notify: bool) -> None:
         # Many rows: COPY streams them without a statement of tens of thousands of
-        # placeholders to parse; the wake-ups follow in the same transaction.
+        # placeholders to parse; the wake-ups (``notify``) follow in the same transaction.
         connection = connections[self.using]
         plan = InsertPlan.for_connection(connection)
         with transaction.atomic(using=self.using), connection.cursor() as cursor:
             with cursor.cursor.copy(plan.copy_sql) as copy:
                 for row in rows:
                     copy.write_row(plan.values(row))
-            queues = sorted({row.queue for row in rows})
-            cursor.execute(
-                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
-            )
+            if notify:
+                queues = sorted({row.queue for row in rows})
+                cursor.execute(
+                    "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
+                )
 
     def _check_can_wait(self, timeout: Any) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
@@ -246,7 +255,7 @@ def start_time(now: dt.datetime, eta: Any, countdown: Any) -> dt.datetime:
 
 def tags_text(tags: list[str]) -> str:
     """Return a task's tags as JSON (no tags, the usual case, costs nothing)."""
-    return json.dumps(tags, ensure_ascii=False) if tags else "[]"
+    return json_text(tags) if tags else "[]"
 
 
 def parse_uuid(value: Any) -> uuid_lib.UUID | None:

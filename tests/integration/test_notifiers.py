@@ -19,6 +19,7 @@ from qtasks_django.notifiers.redis import RedisNotifier
 from tests.factories import TaskRecordFactory
 from tests.integration.helpers import qtasks_settings
 from tests.tasks import add
+from tests.tasks_integration import it_emails
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -225,6 +226,35 @@ class TestRedisNotifier:
                 record = queue.claim("w1", None, 1)[0]
                 queue.finish(record, status="success", returning=3)
                 assert receive(listener, 5, 1) == [(FINISHED, str(task.uuid))]
+
+    @pytest.mark.parametrize("how", ["add_task", "add_tasks"])
+    def test_enqueue_with_redis_publishes_after_commit_and_sends_no_postgres_notify(
+        self, redis_notifier, how
+    ) -> None:
+        # On PostgreSQL the rows are still written by the prepared INSERT or by COPY,
+        # without the pg_notify that only PostgreSQL's own notifier wants.
+        options = redis_notifier.options
+        enqueue = {
+            "add_task": lambda: [it_emails.add_task("a@example.com")],
+            "add_tasks": lambda: app.add_tasks([it_emails("a@example.com"), add(1, 2), add(3, 4)]),
+        }[how]
+        with qtasks_settings(
+            NOTIFIER={"BACKEND": "qtasks_django.notifiers.redis.RedisNotifier", "OPTIONS": options}
+        ):
+            with redis_notifier.listen([ENQUEUED]) as heard, PostgresNotifier().listen([ENQUEUED]) as pg:
+                with pytest.raises(RollbackError), transaction.atomic():
+                    enqueue()
+                    raise RollbackError
+                assert receive(heard, 0.3) == []
+                assert not TaskRecord.objects.exists()
+
+                with transaction.atomic():
+                    tasks = enqueue()
+                    assert receive(heard, 0.2) == []
+                queues = {task.queue for task in tasks}
+                assert sorted(receive(heard, 5, len(queues))) == sorted((ENQUEUED, q) for q in queues)
+                assert receive(pg, 0.3) == []
+        assert set(TaskRecord.objects.values_list("pk", flat=True)) == {task.uuid for task in tasks}
 
     def test_waiting_with_redis_notifications(self, redis_notifier, background_worker) -> None:
         options = redis_notifier.options
