@@ -55,12 +55,15 @@ def encode(value: Any) -> Encoded:
 
 
 def _stored_copy(value: Any, text: str) -> Any:
-    # Decoding the text gives a copy with tuples turned into lists. A flat list or
-    # dict of scalars (most calls' arguments) is copied as it is, for a few
-    # microseconds less per enqueued task.
-    if isinstance(value, list | tuple) and all(isinstance(item, _SCALARS) for item in value):
+    # Decoding the text gives a copy with tuples turned into lists and subclasses (an
+    # IntEnum, a str enum) turned into plain values. A flat list or dict of plain
+    # scalars (most calls' arguments) is copied as it is, for a few microseconds less
+    # per enqueued task.
+    if isinstance(value, list | tuple) and all(type(item) in _SCALARS for item in value):
         return list(value)
-    if isinstance(value, dict) and all(isinstance(item, _SCALARS) for item in value.values()):
+    if isinstance(value, dict) and all(
+        type(key) is str and type(item) in _SCALARS for key, item in value.items()
+    ):
         return dict(value)
     return json.loads(text)
 

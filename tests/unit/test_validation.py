@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import uuid
 
 import pytest
@@ -182,6 +183,31 @@ def test_encoded_size_is_the_compact_utf8_json_size() -> None:
 
 def test_to_json_turns_tuples_into_lists() -> None:
     assert to_json({"t": (1, (2, 3))}) == {"t": [1, [2, 3]]}
+
+
+def test_to_json_turns_subclasses_of_scalars_into_plain_values() -> None:
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    for stored in (
+        to_json([Level.HIGH, Colour.RED]),
+        list(to_json({"a": Level.HIGH, "b": Colour.RED}).values()),
+    ):
+        assert stored == [3, "red"]
+        assert [type(item) for item in stored] == [int, str]
+
+
+def test_to_json_returns_a_copy_the_caller_cannot_change() -> None:
+    flat, nested = [1, "a"], {"k": [1]}
+    stored_flat, stored_nested = to_json(flat), to_json(nested)
+
+    flat.append(2)
+    nested["k"].append(2)
+
+    assert (stored_flat, stored_nested) == ([1, "a"], {"k": [1]})
 
 
 @pytest.mark.parametrize(
