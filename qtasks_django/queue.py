@@ -115,10 +115,11 @@ class DatabaseQueue(WorkerQueue):
         if not rows:
             return rows
         notifier = self.notifier
+        postgres = connections[self.using].vendor == "postgresql"
         # PostgreSQL's own notifier wakes workers from inside the statement that writes
         # the rows; any other (Redis) is told once the caller's transaction commits.
-        in_statement = notifier.transactional
-        if connections[self.using].vendor == "postgresql":
+        in_statement = postgres and notifier.transactional
+        if postgres:
             if len(rows) == 1:
                 self._insert(rows[0], notify=in_statement)
             else:
@@ -126,7 +127,6 @@ class DatabaseQueue(WorkerQueue):
         else:
             from .models import TaskRecord
 
-            in_statement = False
             with transaction.atomic(using=self.using):
                 TaskRecord.objects.using(self.using).bulk_create(
                     [row.record() for row in rows], batch_size=BULK_CHUNK

@@ -148,13 +148,13 @@ def _run_one(
             slots=None,
             components=components,
         )
-        current.append(run)
-        if record.uuid in stops:
-            run.stop(stops.pop(record.uuid))
+        current.append(run)  # before the look-up: a stop arriving now finds the run there
+        reason = stops.pop(record.uuid, None)
         # A child has one task at a time: any other stop is for a task that ended
         # before its request arrived. Dropped here, they do not pile up.
-        for stale in [key for key in list(stops) if key != record.uuid]:  # list(): atomic copy
-            stops.pop(stale, None)
+        stops.clear()
+        if reason is not None:
+            run.stop(reason)
         outcome = loop.run_until_complete(run_to_outcome(run))
     except BaseException:
         outcome = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
