@@ -38,7 +38,7 @@ def single_enqueue_rate(count: int) -> float:
 def bulk_enqueue_rate(count: int, chunk: int = 1000) -> float | None:
     """Return tasks per second enqueued by ``app.add_tasks`` in chunks; None without that API."""
     from bench.tasks import noop
-    from qtasks_django.registry import get_app
+    from qtasks_django.tasks.app import get_app
 
     app = get_app()
     if not hasattr(app, "add_tasks"):

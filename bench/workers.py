@@ -131,14 +131,14 @@ def latency(task_name: str, per_second: float, seconds: float, concurrency: int 
 
 
 def _enqueue(task_name: str, count: int) -> list[object]:
-    from qtasks_django.registry import get_app
+    from qtasks_django.tasks.app import get_app
 
     app = get_app()
     return [app.add_task(task_name).uuid for _ in range(count)]
 
 
 def _enqueue_steadily(task_name: str, per_second: float, seconds: float) -> list[object]:
-    from qtasks_django.registry import get_app
+    from qtasks_django.tasks.app import get_app
 
     app = get_app()
     uuids = []

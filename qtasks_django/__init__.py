@@ -1,12 +1,12 @@
 """qtasks_django: the QTasks task model as a Django app, with the database as the record.
 
 Importing this package never touches settings or the database, so it is safe in
-``INSTALLED_APPS`` and in any ``tasks.py``.
+``INSTALLED_APPS`` and in any ``tasks.py``. This module is the public face: everything
+a user imports is here. ``docs/architecture.md`` maps the floors behind it.
 """
 
 from __future__ import annotations
 
-from .context import TaskContext
 from .exceptions import (
     DuplicateTaskName,
     InvalidTaskArguments,
@@ -20,14 +20,15 @@ from .exceptions import (
     TaskTimeoutError,
     WorkerLost,
 )
-from .executors import BaseTaskExecutor, TaskExecutor
-from .middleware import TaskMiddleware
-from .registry import AsyncRouter, BaseRouter, QueueTasks, SyncRouter, get_app, shared_task
-from .registry import default_app as app
-from .results import AsyncResult, SyncResult, TaskResult
-from .schemas import Task, TaskExecSchema
 from .status import TaskStatus, TaskStatusEnum
-from .task import AsyncTask, AsyncTaskCls, BaseTask, BaseTaskCls, SyncTask, SyncTaskCls
+from .tasks.app import AsyncRouter, BaseRouter, QueueTasks, SyncRouter, get_app, shared_task
+from .tasks.app import default_app as app
+from .tasks.context import TaskContext
+from .tasks.definition import TaskExecSchema
+from .tasks.executors import BaseTaskExecutor, TaskExecutor
+from .tasks.middleware import TaskMiddleware
+from .tasks.results import AsyncResult, SyncResult, Task, TaskResult
+from .tasks.task import AsyncTask, AsyncTaskCls, BaseTask, BaseTaskCls, SyncTask, SyncTaskCls
 
 __version__ = "0.1.0"
 

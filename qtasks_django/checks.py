@@ -10,7 +10,12 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import QTasksSettings, settings
+from .notifiers import get_notifier
+from .notifiers.base import BaseNotifier
 from .status import TaskStatus
+from .tasks.app import QueueTasks
+from .tasks.executors import BaseTaskExecutor
+from .tasks.middleware import TaskMiddleware
 
 _NUMBERS = (
     "POLL_INTERVAL",
@@ -124,10 +129,6 @@ def _statuses(raw: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
-    from .executors import BaseTaskExecutor
-    from .middleware import TaskMiddleware
-    from .registry import QueueTasks
-
     wanted = [("APP", raw.get("APP", settings.APP), QueueTasks, True)]
     wanted.append(
         ("DEFAULT_EXECUTOR", raw.get("DEFAULT_EXECUTOR", settings.DEFAULT_EXECUTOR), BaseTaskExecutor, False)
@@ -169,9 +170,6 @@ def _notifier(raw: dict[str, Any]) -> list[CheckMessage]:
         return [
             Error("QTASKS['NOTIFIER'] must be a dict with a 'BACKEND' dotted path", id="qtasks_django.E007")
         ]
-    from .notifiers import get_notifier
-    from .notifiers.base import BaseNotifier
-
     try:
         notifier = get_notifier()
     except (ImportError, TypeError, ValueError) as exc:

@@ -51,7 +51,7 @@ class QTasksSettings:
     """Dotted paths of middlewares run before every task."""
     MIDDLEWARES_AFTER: tuple[str, ...] = ()
     """Dotted paths of middlewares run after every task."""
-    DEFAULT_EXECUTOR: str = "qtasks_django.executors.TaskExecutor"
+    DEFAULT_EXECUTOR: str = "qtasks_django.TaskExecutor"
     """Dotted path of the executor class of tasks that declare none."""
     WORKER_CONCURRENCY: int = 4
     """Default ``--concurrency`` of ``qtasks_worker``."""

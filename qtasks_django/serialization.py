@@ -1,9 +1,10 @@
-"""JSON rules for arguments and results (pure functions, no I/O)."""
+"""JSON rules for arguments and results, and task ids from outside (pure functions, no I/O)."""
 
 from __future__ import annotations
 
 import json
 import math
+import uuid as uuid_lib
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +87,13 @@ def to_json(value: Any) -> Any:
 def _short_repr(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_uuid(value: Any) -> uuid_lib.UUID | None:
+    """Return ``value`` as a UUID, or ``None`` when it is not one (a bad id finds no task)."""
+    if isinstance(value, uuid_lib.UUID):
+        return value
+    try:
+        return uuid_lib.UUID(str(value))
+    except ValueError:
+        return None

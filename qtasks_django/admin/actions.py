@@ -20,8 +20,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import operations
 from ..models import TaskRecord
+from ..queue import operations
 from ..status import TaskStatus
 from .common import APP_LABEL, has_task_permission, task_change_url
 
@@ -123,8 +123,8 @@ class TaskActionViews:
 
     def retry(self, request: HttpRequest, object_id: str) -> HttpResponse:
         self._allow(request, "retry")
-        outcome = operations.retry_task(self._record(object_id).pk)
-        return self._report(request, outcome, object_id, go_to_new_task=True)
+        result = operations.retry_task(self._record(object_id).pk)
+        return self._report(request, result, object_id, go_to_new_task=True)
 
     def run_now(self, request: HttpRequest, object_id: str) -> HttpResponse:
         self._allow(request, "run_now")
@@ -133,8 +133,8 @@ class TaskActionViews:
     def duplicate(self, request: HttpRequest, object_id: str) -> HttpResponse:
         self._allow(request, "duplicate")
         record = self._record(object_id)
-        outcome = operations.duplicate_task(record.pk, new_uuid=request.POST.get("nonce") or None)
-        return self._report(request, outcome, object_id, go_to_new_task=True)
+        result = operations.duplicate_task(record.pk, new_uuid=request.POST.get("nonce") or None)
+        return self._report(request, result, object_id, go_to_new_task=True)
 
     def cancel(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: the confirmation page; POST: cancel with the reason given there."""
@@ -172,9 +172,13 @@ class TaskActionViews:
         return record
 
     def _report(
-        self, request: HttpRequest, outcome: operations.Outcome, object_id: str, go_to_new_task: bool = False
+        self,
+        request: HttpRequest,
+        result: operations.OperationResult,
+        object_id: str,
+        go_to_new_task: bool = False,
     ) -> HttpResponse:
-        level = messages.SUCCESS if outcome.acted else messages.WARNING
-        messages.add_message(request, level, outcome.message)
-        target = outcome.task_uuid if go_to_new_task and outcome.task_uuid else object_id
+        level = messages.SUCCESS if result.acted else messages.WARNING
+        messages.add_message(request, level, result.message)
+        target = result.task_uuid if go_to_new_task and result.task_uuid else object_id
         return HttpResponseRedirect(task_change_url(target))

@@ -23,8 +23,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ..models import RegisteredTask, TaskRecord
-from ..registration import sync_registered_tasks
 from ..status import TaskStatus
+from ..tasks.registration import sync_registered_tasks
 from .common import APP_LABEL, ReadOnlyAdmin, can_view_task_data, compact_json, task_link
 from .stats import STATS_WINDOW, TaskStats, live_workers_by_task, task_stats, waiting_without_live_worker
 

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..models import TaskRecord
-from ..queue import parse_uuid
+from ..serialization import parse_uuid
 from . import detail
 from .actions import TaskActionViews, available_actions
 from .common import (

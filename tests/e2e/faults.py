@@ -184,17 +184,18 @@ def enqueue_jobs(
     ``app.add_tasks`` on the default database; the same bulk path (validated, with the
     wake-up) through a queue bound to ``using`` on another one (a private server).
     """
-    from qtasks_django.queue import Call, DatabaseQueue
-    from qtasks_django.registry import get_app
+    from qtasks_django.queue.store import DatabaseQueue
+    from qtasks_django.tasks.app import get_app
+    from qtasks_django.tasks.enqueue import Call, build_row
 
     app = get_app()
     keys = [f"{prefix}{n}" for n in range(count)]
     if using == "default":
         created = app.add_tasks([_call(task, journal, key, kwargs) for key in keys])
     else:
-        queue = DatabaseQueue(app, using=using)
-        created = queue.enqueue_many(Call(task, (str(journal), key), kwargs) for key in keys)
-    return {key: task.uuid for key, task in zip(keys, created, strict=True)}
+        rows = [build_row(app, Call(task, (str(journal), key), kwargs)) for key in keys]
+        created = DatabaseQueue(using).insert(rows)
+    return {key: row.uuid for key, row in zip(keys, created, strict=True)}
 
 
 def _call(task: str, journal: Journal, key: str, kwargs: dict[str, Any]) -> Any:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _add(name: str, journal: Journal, key: str, *args: object) -> str:
-    from qtasks_django.registry import get_app
+    from qtasks_django.tasks.app import get_app
 
     return get_app().add_task(name, str(journal), key, *args).uuid
 

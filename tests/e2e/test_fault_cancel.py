@@ -10,7 +10,7 @@ import pytest
 
 from qtasks_django.conf import settings as qtasks_settings
 from qtasks_django.models import TaskProgress, TaskRecord
-from qtasks_django.registry import get_app
+from qtasks_django.tasks.app import get_app
 from tests.tasks_faults import SIGNAL_JOURNAL
 
 from .conftest import wait_for

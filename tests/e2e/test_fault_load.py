@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from qtasks_django.conf import settings as qtasks_settings
 from qtasks_django.models import TaskRecord
-from qtasks_django.registry import get_app
+from qtasks_django.tasks.app import get_app
 
 from .conftest import wait_for
 from .faults import (  # noqa: F401 (fixtures)

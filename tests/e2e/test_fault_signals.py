@@ -35,7 +35,7 @@ def _rescue_window() -> float:
 def test_worker_paused_past_its_lease_writes_nothing_when_it_wakes(
     fleet: Fleet, journal: Journal, record_property
 ) -> None:
-    from qtasks_django.registry import get_app
+    from qtasks_django.tasks.app import get_app
 
     task = get_app().add_task("fault_job", str(journal), "paused", 2.0).uuid
     paused = fleet.start("--concurrency", "1")
@@ -79,7 +79,7 @@ def test_worker_paused_past_its_lease_writes_nothing_when_it_wakes(
 def test_worker_paused_mid_generator_writes_no_progress_into_the_rerun(
     fleet: Fleet, journal: Journal
 ) -> None:
-    from qtasks_django.registry import get_app
+    from qtasks_django.tasks.app import get_app
 
     steps = 8
     task = get_app().add_task("fault_steps", str(journal), "gen", steps, 0.4).uuid

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from qtasks_django.models import TaskRecord
 from qtasks_django.notifiers import get_notifier
-from qtasks_django.registry import get_app
+from qtasks_django.tasks.app import get_app
 from tests.integration.helpers import qtasks_settings
 
 from .faults import (  # noqa: F401 (fixtures)

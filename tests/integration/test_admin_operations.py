@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from qtasks_django import operations
+from qtasks_django.queue import operations
 from qtasks_django.models import TaskRecord
 from qtasks_django.notifiers import ENQUEUED, get_notifier
 from qtasks_django.status import TaskStatus
@@ -97,7 +97,7 @@ class TestRetry:
 def test_two_retries_at_the_same_moment_make_one_new_attempt() -> None:
     original = failed_task()
     start = threading.Barrier(2)
-    outcomes: list[operations.Outcome] = []
+    outcomes: list[operations.OperationResult] = []
 
     def retry() -> None:
         try:

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from qtasks_django.queue.claims import Claims
 from qtasks_django import app
 from qtasks_django.models import TaskRecord
 from tests.factories import TaskRecordFactory
@@ -18,48 +19,43 @@ from tests.factories import TaskRecordFactory
 LEASE_TIMEOUT = 5  # tests/settings.py
 
 
-@pytest.fixture
-def queue():
-    return app.queue
-
-
-def claim_one_by_one(queue, worker_id: str = "w1", **options) -> list[TaskRecord]:
+def claim_one_by_one(worker_id: str = "w1", **options) -> list[TaskRecord]:
     """Claim with limit=1 until nothing is left: the order the database hands rows out."""
     order = []
-    while claimed := queue.claim(worker_id, options.get("queues"), 1):
+    while claimed := Claims().claim(worker_id, options.get("queues"), 1):
         order += claimed
     return order
 
 
 @pytest.mark.django_db
 class TestOrder:
-    def test_lower_priority_number_is_claimed_first(self, queue) -> None:
+    def test_lower_priority_number_is_claimed_first(self) -> None:
         for priority in (5, 0, 3, -1):
             TaskRecordFactory(priority=priority, args=[priority, 0])
 
-        assert [r.priority for r in claim_one_by_one(queue)] == [-1, 0, 3, 5]
+        assert [r.priority for r in claim_one_by_one()] == [-1, 0, 3, 5]
 
-    def test_fifo_within_a_priority(self, queue) -> None:
+    def test_fifo_within_a_priority(self) -> None:
         now = timezone.now() - timedelta(minutes=1)
         # Inserted out of order: created_at decides, not insertion order.
         for offset in (2, 0, 3, 1):
             TaskRecordFactory(created_at=now + timedelta(seconds=offset), args=[offset, 0])
 
-        assert [r.args[0] for r in claim_one_by_one(queue)] == [0, 1, 2, 3]
+        assert [r.args[0] for r in claim_one_by_one()] == [0, 1, 2, 3]
 
-    def test_priority_beats_age(self, queue) -> None:
+    def test_priority_beats_age(self) -> None:
         old = TaskRecordFactory(priority=1, created_at=timezone.now() - timedelta(hours=1))
         young = TaskRecordFactory(priority=0)
 
-        assert [r.pk for r in claim_one_by_one(queue)] == [young.pk, old.pk]
+        assert [r.pk for r in claim_one_by_one()] == [young.pk, old.pk]
 
-    def test_a_batch_comes_back_in_run_order(self, queue) -> None:
+    def test_a_batch_comes_back_in_run_order(self) -> None:
         now = timezone.now() - timedelta(minutes=1)
         TaskRecordFactory(priority=2, created_at=now)
         TaskRecordFactory(priority=1, created_at=now + timedelta(seconds=2))
         TaskRecordFactory(priority=1, created_at=now + timedelta(seconds=1))
 
-        claimed = queue.claim("w1", None, 10)
+        claimed = Claims().claim("w1", None, 10)
 
         assert [(r.priority, r.created_at) for r in claimed] == sorted(
             (r.priority, r.created_at) for r in claimed
@@ -69,52 +65,52 @@ class TestOrder:
 
 @pytest.mark.django_db
 class TestReadiness:
-    def test_a_future_eta_is_not_claimed(self, queue) -> None:
+    def test_a_future_eta_is_not_claimed(self) -> None:
         later = TaskRecordFactory(eta=timezone.now() + timedelta(hours=1))
 
-        assert queue.claim("w1", None, 10) == []
+        assert Claims().claim("w1", None, 10) == []
         assert TaskRecord.objects.get(pk=later.pk).status == "new"
 
-    def test_a_past_eta_is_claimed(self, queue) -> None:
+    def test_a_past_eta_is_claimed(self) -> None:
         due = TaskRecordFactory(eta=timezone.now() - timedelta(seconds=1))
 
-        assert [r.pk for r in queue.claim("w1", None, 10)] == [due.pk]
+        assert [r.pk for r in Claims().claim("w1", None, 10)] == [due.pk]
 
     @pytest.mark.parametrize("status", ["process", "success", "error", "cancel", "retry"])
-    def test_only_new_rows_are_claimed(self, queue, status) -> None:
+    def test_only_new_rows_are_claimed(self, status) -> None:
         TaskRecordFactory(status=status)
 
-        assert queue.claim("w1", None, 10) == []
+        assert Claims().claim("w1", None, 10) == []
 
-    def test_queues_filter(self, queue) -> None:
+    def test_queues_filter(self) -> None:
         a = TaskRecordFactory(queue="a")
         b = TaskRecordFactory(queue="b")
         default = TaskRecordFactory()
 
-        assert [r.pk for r in queue.claim("w1", ["a"], 10)] == [a.pk]
-        assert {r.pk for r in queue.claim("w1", ["b", "default"], 10)} == {b.pk, default.pk}
+        assert [r.pk for r in Claims().claim("w1", ["a"], 10)] == [a.pk]
+        assert {r.pk for r in Claims().claim("w1", ["b", "default"], 10)} == {b.pk, default.pk}
 
-    def test_no_queue_filter_claims_every_queue(self, queue) -> None:
+    def test_no_queue_filter_claims_every_queue(self) -> None:
         TaskRecordFactory(queue="a")
         TaskRecordFactory(queue="b")
 
-        assert {r.queue for r in queue.claim("w1", None, 10)} == {"a", "b"}
+        assert {r.queue for r in Claims().claim("w1", None, 10)} == {"a", "b"}
 
-    def test_limit(self, queue) -> None:
+    def test_limit(self) -> None:
         TaskRecordFactory.create_batch(5)
 
-        assert len(queue.claim("w1", None, 2)) == 2
-        assert len(queue.claim("w1", None, 0)) == 0
-        assert len(queue.claim("w1", None, 10)) == 3
+        assert len(Claims().claim("w1", None, 2)) == 2
+        assert len(Claims().claim("w1", None, 0)) == 0
+        assert len(Claims().claim("w1", None, 10)) == 3
         assert TaskRecord.objects.filter(status="process").count() == 5
 
 
 @pytest.mark.django_db
-def test_claimed_rows_are_in_process_under_a_lease(queue) -> None:
+def test_claimed_rows_are_in_process_under_a_lease() -> None:
     rows = TaskRecordFactory.create_batch(2)
     before = timezone.now()
 
-    claimed = queue.claim("worker-a", None, 10)
+    claimed = Claims().claim("worker-a", None, 10)
 
     assert {r.pk for r in claimed} == {r.pk for r in rows}
     tokens = set()
@@ -131,11 +127,11 @@ def test_claimed_rows_are_in_process_under_a_lease(queue) -> None:
 
 
 @pytest.mark.django_db
-def test_each_claim_gets_a_fresh_lease_token(queue) -> None:
+def test_each_claim_gets_a_fresh_lease_token() -> None:
     TaskRecordFactory.create_batch(2)
 
-    first = queue.claim("w1", None, 1)[0]
-    second = queue.claim("w1", None, 1)[0]
+    first = Claims().claim("w1", None, 1)[0]
+    second = Claims().claim("w1", None, 1)[0]
 
     assert first.lease_token != second.lease_token
 
@@ -155,7 +151,7 @@ def second_connection():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_claim_skips_a_row_locked_by_another_connection_without_waiting(queue) -> None:
+def test_claim_skips_a_row_locked_by_another_connection_without_waiting() -> None:
     locked = TaskRecordFactory(priority=0)
     free = TaskRecordFactory(priority=1)
     table = TaskRecord._meta.db_table
@@ -168,7 +164,7 @@ def test_claim_skips_a_row_locked_by_another_connection_without_waiting(queue) -
             # Were claim() to wait for the lock, it would fail after this instead of hanging.
             cursor.execute("SET lock_timeout = '2s'")
         try:
-            claimed = queue.claim("w1", None, 10)
+            claimed = Claims().claim("w1", None, 10)
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("RESET lock_timeout")
@@ -176,14 +172,14 @@ def test_claim_skips_a_row_locked_by_another_connection_without_waiting(queue) -
         assert [r.pk for r in claimed] == [free.pk]
         assert TaskRecord.objects.get(pk=locked.pk).status == "new"
         other.rollback()  # the other claimer gives up its lock: the row is claimable again
-        assert [r.pk for r in queue.claim("w1", None, 10)] == [locked.pk]
+        assert [r.pk for r in Claims().claim("w1", None, 10)] == [locked.pk]
     finally:
         other.close()
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_row_being_claimed_elsewhere_is_not_claimed_twice(queue) -> None:
+def test_a_row_being_claimed_elsewhere_is_not_claimed_twice() -> None:
     row = TaskRecordFactory()
     table = TaskRecord._meta.db_table
 
@@ -193,17 +189,17 @@ def test_a_row_being_claimed_elsewhere_is_not_claimed_twice(queue) -> None:
         other.execute(f"SELECT uuid FROM {table} WHERE uuid = %s FOR UPDATE SKIP LOCKED", [row.pk])
         other.execute(f"UPDATE {table} SET status = 'process', worker_id = 'other' WHERE uuid = %s", [row.pk])
 
-        assert queue.claim("w1", None, 10) == []
+        assert Claims().claim("w1", None, 10) == []
 
         other.commit()
-        assert queue.claim("w1", None, 10) == []
+        assert Claims().claim("w1", None, 10) == []
         assert TaskRecord.objects.get(pk=row.pk).worker_id == "other"
     finally:
         other.close()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_claimers_never_get_the_same_row(queue) -> None:
+def test_concurrent_claimers_never_get_the_same_row() -> None:
     total = 120
     now = timezone.now()
     TaskRecord.objects.bulk_create(
@@ -219,7 +215,7 @@ def test_concurrent_claimers_never_get_the_same_row(queue) -> None:
         try:
             start.wait()
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and (records := queue.claim(worker_id, None, 3)):
+            while time.monotonic() < deadline and (records := Claims().claim(worker_id, None, 3)):
                 got += [r.pk for r in records]
         except BaseException as exc:
             errors.append(exc)

@@ -9,6 +9,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from qtasks_django.queue.claims import Claims
+from qtasks_django.queue.finishes import Finishes
+from qtasks_django.queue.leases import Leases
 from qtasks_django import SyncResult, app
 from qtasks_django.models import TaskLog, TaskRecord
 from tests.factories import TaskRecordFactory
@@ -19,22 +22,17 @@ LEASE_TIMEOUT = 5  # tests/settings.py
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def queue():
-    return app.queue
-
-
 def expire(record: TaskRecord) -> None:
     """Make the record's lease run out, as if its worker had stopped heartbeating."""
     TaskRecord.objects.filter(pk=record.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
 
-def test_finish_with_the_current_lease_writes_the_outcome(queue) -> None:
+def test_finish_with_the_current_lease_writes_the_outcome() -> None:
     TaskRecordFactory()
-    record = queue.claim("w1", None, 1)[0]
+    record = Claims().claim("w1", None, 1)[0]
     log = {"created_at": timezone.now(), "level": "INFO", "logger": "x", "message": "hello"}
 
-    assert queue.finish(record, logs=[log], status="success", returning=3) is True
+    assert Finishes().finish(record, logs=[log], status="success", returning=3) is True
 
     stored = TaskRecord.objects.get(pk=record.pk)
     assert (stored.status, stored.returning) == ("success", 3)
@@ -43,60 +41,60 @@ def test_finish_with_the_current_lease_writes_the_outcome(queue) -> None:
     assert list(TaskLog.objects.filter(task=stored).values_list("message", flat=True)) == ["hello"]
 
 
-def test_finish_twice_writes_once(queue) -> None:
+def test_finish_twice_writes_once() -> None:
     TaskRecordFactory()
-    record = queue.claim("w1", None, 1)[0]
+    record = Claims().claim("w1", None, 1)[0]
 
-    assert queue.finish(record, status="success", returning=1) is True
-    assert queue.finish(record, status="error", traceback="late") is False
+    assert Finishes().finish(record, status="success", returning=1) is True
+    assert Finishes().finish(record, status="error", traceback="late") is False
 
     stored = TaskRecord.objects.get(pk=record.pk)
     assert (stored.status, stored.returning, stored.traceback) == ("success", 1, "")
 
 
-def test_finish_after_release_writes_nothing(queue) -> None:
+def test_finish_after_release_writes_nothing() -> None:
     TaskRecordFactory()
-    record = queue.claim("w1", None, 1)[0]
-    assert queue.release("w1", [record.pk]) == 1
+    record = Claims().claim("w1", None, 1)[0]
+    assert Leases().release("w1", [record.pk]) == 1
 
     log = {"created_at": timezone.now(), "level": "INFO", "logger": "x", "message": "late"}
-    assert queue.finish(record, logs=[log], status="success", returning=3) is False
+    assert Finishes().finish(record, logs=[log], status="success", returning=3) is False
 
     stored = TaskRecord.objects.get(pk=record.pk)
     assert (stored.status, stored.returning, stored.finished_at) == ("new", None, None)
     assert not TaskLog.objects.exists()
 
 
-def test_finish_after_rescue_writes_nothing_even_once_the_row_is_claimed_again(queue) -> None:
+def test_finish_after_rescue_writes_nothing_even_once_the_row_is_claimed_again() -> None:
     TaskRecordFactory()
-    stale = queue.claim("w1", None, 1)[0]
+    stale = Claims().claim("w1", None, 1)[0]
     expire(stale)
-    assert queue.rescue() == (1, 0)
+    assert Leases().rescue() == (1, 0)
 
-    assert queue.finish(stale, status="success", returning="stale") is False
+    assert Finishes().finish(stale, status="success", returning="stale") is False
 
-    assert queue.claim("w2", None, 1) == []  # rescued: a suspect, claimed only to run alone
-    fresh = queue.claim("w2", None, 1, suspects=True)[0]
+    assert Claims().claim("w2", None, 1) == []  # rescued: a suspect, claimed only to run alone
+    fresh = Claims().claim("w2", None, 1, suspects=True)[0]
     assert fresh.pk == stale.pk and fresh.lease_token != stale.lease_token
-    assert queue.finish(stale, status="success", returning="stale") is False
+    assert Finishes().finish(stale, status="success", returning="stale") is False
     assert TaskRecord.objects.get(pk=fresh.pk).status == "process"
-    assert queue.finish(fresh, status="success", returning="fresh") is True
+    assert Finishes().finish(fresh, status="success", returning="fresh") is True
     assert TaskRecord.objects.get(pk=fresh.pk).returning == "fresh"
 
 
-def test_retry_with_a_stale_lease_writes_no_successor(queue) -> None:
+def test_retry_with_a_stale_lease_writes_no_successor() -> None:
     TaskRecordFactory(retry=2)
-    stale = queue.claim("w1", None, 1)[0]
-    queue.release("w1", [stale.pk])
+    stale = Claims().claim("w1", None, 1)[0]
+    Leases().release("w1", [stale.pk])
 
-    child = queue.retry(stale, delay=0, attempts_left=1, traceback="Traceback: boom", logs=[])
+    child = Finishes().retry(stale, delay=0, attempts_left=1, traceback="Traceback: boom", logs=[])
 
     assert child is None
     assert TaskRecord.objects.count() == 1
     assert TaskRecord.objects.get(pk=stale.pk).status == "new"
 
 
-def test_renew_leases_extends_only_this_workers_running_rows(queue) -> None:
+def test_renew_leases_extends_only_this_workers_running_rows() -> None:
     mine = TaskRecordFactory(
         running=True, worker_id="w1", lease_expires_at=timezone.now() + timedelta(seconds=1)
     )
@@ -106,7 +104,7 @@ def test_renew_leases_extends_only_this_workers_running_rows(queue) -> None:
     done = TaskRecordFactory(succeeded=True, worker_id="w1")
     before = timezone.now()
 
-    queue.renew_leases("w1", [mine.pk, theirs.pk, done.pk])
+    Leases().renew("w1", [mine.pk, theirs.pk, done.pk])
 
     renewed = TaskRecord.objects.get(pk=mine.pk).lease_expires_at
     assert renewed >= before + timedelta(seconds=LEASE_TIMEOUT - 0.5)
@@ -114,23 +112,23 @@ def test_renew_leases_extends_only_this_workers_running_rows(queue) -> None:
     assert TaskRecord.objects.get(pk=done.pk).lease_expires_at is None
 
 
-def test_renewed_leases_are_not_rescued(queue) -> None:
+def test_renewed_leases_are_not_rescued() -> None:
     row = TaskRecordFactory(
         running=True, worker_id="w1", lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
 
-    queue.renew_leases("w1", [row.pk])
+    Leases().renew("w1", [row.pk])
 
-    assert queue.rescue() == (0, 0)
+    assert Leases().rescue() == (0, 0)
     assert TaskRecord.objects.get(pk=row.pk).status == "process"
 
 
-def test_release_puts_this_workers_rows_back_untouched(queue) -> None:
+def test_release_puts_this_workers_rows_back_untouched() -> None:
     TaskRecordFactory.create_batch(2, retry=3)
-    mine = queue.claim("w1", None, 2)
+    mine = Claims().claim("w1", None, 2)
     theirs = TaskRecordFactory(running=True, worker_id="w2")
 
-    released = queue.release("w1", [r.pk for r in mine] + [theirs.pk])
+    released = Leases().release("w1", [r.pk for r in mine] + [theirs.pk])
 
     assert released == 2
     for record in mine:
@@ -139,20 +137,20 @@ def test_release_puts_this_workers_rows_back_untouched(queue) -> None:
         assert stored.lease_expires_at is None and stored.started_at is None
         assert (stored.attempt, stored.retry, stored.rescues) == (1, 3, 0)  # a release is not a failure
     assert TaskRecord.objects.get(pk=theirs.pk).status == "process"
-    assert [r.pk for r in queue.claim("w3", None, 10)] != []  # claimable again
+    assert [r.pk for r in Claims().claim("w3", None, 10)] != []  # claimable again
 
 
-def test_release_of_nothing(queue) -> None:
-    assert queue.release("w1", []) == 0
+def test_release_of_nothing() -> None:
+    assert Leases().release("w1", []) == 0
 
 
-def test_rescue_requeues_expired_leases_and_counts_the_rescue(queue) -> None:
+def test_rescue_requeues_expired_leases_and_counts_the_rescue() -> None:
     TaskRecordFactory()
-    record = queue.claim("w1", None, 1)[0]
+    record = Claims().claim("w1", None, 1)[0]
     live = TaskRecordFactory(running=True, worker_id="w2")
     expire(record)
 
-    assert queue.rescue() == (1, 0)
+    assert Leases().rescue() == (1, 0)
 
     stored = TaskRecord.objects.get(pk=record.pk)
     assert (stored.status, stored.rescues, stored.worker_id, stored.lease_token) == ("new", 1, "", None)
@@ -160,13 +158,13 @@ def test_rescue_requeues_expired_leases_and_counts_the_rescue(queue) -> None:
     assert TaskRecord.objects.get(pk=live.pk).status == "process"  # a live lease is left alone
 
 
-def test_rescue_at_max_rescues_ends_the_task_in_error(queue) -> None:
+def test_rescue_at_max_rescues_ends_the_task_in_error() -> None:
     poison = TaskRecordFactory(
         running=True, rescues=3, lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
     other = TaskRecordFactory(running=True, rescues=2, lease_expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert queue.rescue() == (1, 1)
+    assert Leases().rescue() == (1, 1)
 
     stored = TaskRecord.objects.get(pk=poison.pk)
     assert stored.status == "error"
@@ -175,23 +173,23 @@ def test_rescue_at_max_rescues_ends_the_task_in_error(queue) -> None:
     assert TaskRecord.objects.get(pk=other.pk).status == "new"
 
 
-def test_max_rescues_is_configurable(queue) -> None:
+def test_max_rescues_is_configurable() -> None:
     row = TaskRecordFactory(running=True, rescues=1, lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     with qtasks_settings(MAX_RESCUES=1):
-        assert queue.rescue() == (0, 1)
+        assert Leases().rescue() == (0, 1)
 
     assert TaskRecord.objects.get(pk=row.pk).status == "error"
 
 
-def test_a_poison_pill_cycle_ends_in_error_after_max_rescues_plus_one_runs(queue) -> None:
+def test_a_poison_pill_cycle_ends_in_error_after_max_rescues_plus_one_runs() -> None:
     TaskRecordFactory()
     runs = 0
     # After its first run it is a suspect: only a claim for suspects (run alone) takes it.
-    while (claimed := queue.claim("w", None, 1, suspects=runs > 0)) and runs < 10:
+    while (claimed := Claims().claim("w", None, 1, suspects=runs > 0)) and runs < 10:
         runs += 1
         expire(claimed[0])  # the worker "dies" on every run
-        queue.rescue()
+        Leases().rescue()
 
     stored = TaskRecord.objects.get()
     assert (stored.status, runs) == ("error", 4)  # MAX_RESCUES (3) + 1 runs, then no more
@@ -199,7 +197,7 @@ def test_a_poison_pill_cycle_ends_in_error_after_max_rescues_plus_one_runs(queue
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_waiter_is_woken_when_rescue_fails_a_poison_pill(queue) -> None:
+def test_a_waiter_is_woken_when_rescue_fails_a_poison_pill() -> None:
     row = TaskRecordFactory(running=True, rescues=3, lease_expires_at=timezone.now() + timedelta(seconds=60))
     results = []
     waiting = threading.Event()
@@ -215,21 +213,21 @@ def test_a_waiter_is_woken_when_rescue_fails_a_poison_pill(queue) -> None:
     thread.start()
     waiting.wait(5)
     expire(row)
-    assert queue.rescue() == (0, 1)
+    assert Leases().rescue() == (0, 1)
     thread.join(30)
 
     assert not thread.is_alive()
     assert results[0].status == "error" and "WorkerLost" in results[0].traceback
 
 
-def test_rescued_tasks_are_claimed_only_alone_and_only_when_asked_for(queue) -> None:
+def test_rescued_tasks_are_claimed_only_alone_and_only_when_asked_for() -> None:
     suspect = TaskRecordFactory(rescues=1, priority=-5)  # first in run order
     innocent = [TaskRecordFactory() for _ in range(3)]
 
-    batch = queue.claim("w", None, 10)
+    batch = Claims().claim("w", None, 10)
     assert {r.pk for r in batch} == {r.pk for r in innocent}  # the suspect is left out
-    assert queue.suspects_waiting(None) is True
+    assert Claims().suspects_waiting(None) is True
 
-    alone = queue.claim("w", None, 10, suspects=True)
+    alone = Claims().claim("w", None, 10, suspects=True)
     assert [r.pk for r in alone] == [suspect.pk]  # one, whatever the limit
-    assert queue.suspects_waiting(None) is False
+    assert Claims().suspects_waiting(None) is False

@@ -8,12 +8,15 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from qtasks_django.queue.claims import Claims
+from qtasks_django.queue.finishes import Finishes
 from qtasks_django import app
-from qtasks_django.finishing import OutcomeWriter, finish_many
 from qtasks_django.models import TaskRecord
-from qtasks_django.processing import Outcome
-from qtasks_django.runs import TaskRun
-from qtasks_django.task import SyncTask
+from qtasks_django.tasks.execution import Outcome
+from qtasks_django.tasks.run import TaskRun
+from qtasks_django.tasks.task import SyncTask
+from qtasks_django.worker.outcomes import as_finish
+from qtasks_django.worker.writer import OutcomeWriter
 from tests.factories import TaskRecordFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the writer thread has its own connection
@@ -24,7 +27,7 @@ AWKWARD = 'tab\there, line\nbreak, back\\slash, "quotes", é, 🎉'
 def claimed(count: int) -> list[TaskRun]:
     """Claim ``count`` new ``add`` tasks; return their runs, as a worker makes them."""
     TaskRecordFactory.create_batch(count, args=[1, 2])
-    records = app.queue.claim("w1", None, count)
+    records = Claims().claim("w1", None, count)
     assert len(records) == count
     schema = app.tasks["add"]
     return [
@@ -32,8 +35,8 @@ def claimed(count: int) -> list[TaskRun]:
             record=r,
             schema=schema,
             task=SyncTask(schema, owner=app),
-            queue=app.queue,
-            slots=None,
+            finishes=Finishes(),
+            threads=None,
             components={},
         )
         for r in records
@@ -50,7 +53,7 @@ def test_one_batch_writes_each_outcome_as_given() -> None:
         Outcome(status="cancel", cancel_reason="stopped by " + AWKWARD),
     ]
 
-    written = finish_many(list(zip(runs, outcomes, strict=True)), "default")
+    written = Finishes().finish_many([as_finish(*pair) for pair in zip(runs, outcomes, strict=True)])
 
     assert written == {run.uuid for run in runs}
     rows = {r.uuid: r for r in TaskRecord.objects.filter(pk__in=written)}
@@ -73,9 +76,9 @@ def test_a_run_that_lost_its_lease_is_left_out_and_the_others_are_written() -> N
     runs = claimed(3)
     # Its lease expired and another worker claimed it again: a new token.
     TaskRecord.objects.filter(pk=runs[1].uuid).update(lease_token=None, status="new")
-    app.queue.claim("w2", None, 1)
+    Claims().claim("w2", None, 1)
 
-    written = finish_many([(run, Outcome(status="success", returning=1)) for run in runs], "default")
+    written = Finishes().finish_many([as_finish(run, Outcome(status="success", returning=1)) for run in runs])
 
     assert written == {runs[0].uuid, runs[2].uuid}
     again = TaskRecord.objects.get(pk=runs[1].uuid)
@@ -85,7 +88,7 @@ def test_a_run_that_lost_its_lease_is_left_out_and_the_others_are_written() -> N
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL refuses NUL in text")
 def test_a_value_the_database_refuses_fails_only_its_own_task() -> None:
     runs = claimed(3)
-    writer = OutcomeWriter()
+    writer = OutcomeWriter(Finishes())
     try:
         futures = [
             writer.submit(runs[0], Outcome(status="success", returning=1)),

@@ -10,6 +10,9 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
+from qtasks_django.queue.claims import Claims
+from qtasks_django.queue.finishes import Finishes
+from qtasks_django.queue.leases import Leases
 from qtasks_django import app
 from qtasks_django.models import TaskRecord
 from qtasks_django.notifiers import ENQUEUED, FINISHED, get_notifier
@@ -153,20 +156,18 @@ class TestPostgresNotifier:
 
     def test_finish_notifies_waiters_with_the_task_uuid(self) -> None:
         TaskRecordFactory()
-        queue = app.queue
-        record = queue.claim("w1", None, 1)[0]
+        record = Claims().claim("w1", None, 1)[0]
         with PostgresNotifier().listen([FINISHED]) as listener:
-            queue.finish(record, status="success", returning=3)
+            Finishes().finish(record, status="success", returning=3)
 
             assert receive(listener, 5, 1) == [(FINISHED, str(record.pk))]
 
     def test_a_fenced_out_finish_notifies_nobody(self) -> None:
         TaskRecordFactory()
-        queue = app.queue
-        record = queue.claim("w1", None, 1)[0]
-        queue.release("w1", [record.pk])
+        record = Claims().claim("w1", None, 1)[0]
+        Leases().release("w1", [record.pk])
         with PostgresNotifier().listen([FINISHED]) as listener:
-            assert queue.finish(record, status="success") is False
+            assert Finishes().finish(record, status="success") is False
 
             assert receive(listener, 0.3) == []
 
@@ -222,9 +223,8 @@ class TestRedisNotifier:
                     assert receive(listener, 0.2) == []
                 assert receive(listener, 5, 1) == [(ENQUEUED, "default")]
 
-                queue = app.queue
-                record = queue.claim("w1", None, 1)[0]
-                queue.finish(record, status="success", returning=3)
+                record = Claims().claim("w1", None, 1)[0]
+                Finishes().finish(record, status="success", returning=3)
                 assert receive(listener, 5, 1) == [(FINISHED, str(task.uuid))]
 
     @pytest.mark.parametrize("how", ["add_task", "add_tasks"])

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from qtasks_django import app
 from qtasks_django.models import TaskLog, TaskProgress, TaskRecord
-from qtasks_django.pruning import Pruner
+from qtasks_django.queue.pruning import Pruner
 from tests.factories import TaskLogFactory, TaskProgressFactory, TaskRecordFactory
 from tests.integration.helpers import qtasks_settings
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from qtasks_django.queue.claims import Claims
 from qtasks_django import SyncResult, app
 from qtasks_django.models import TaskRecord
 from tests.integration.helpers import chain_of, qtasks_settings
@@ -119,4 +120,4 @@ def test_backoff_delays_the_next_attempt(run_worker) -> None:
     assert successor.status == "new"
     delay = successor.eta - failed.finished_at
     assert timedelta(seconds=0.5) <= delay <= timedelta(seconds=1.5)
-    assert app.queue.claim("w", None, 10) == []  # not claimable before its eta
+    assert Claims().claim("w", None, 10) == []  # not claimable before its eta

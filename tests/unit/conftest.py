@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from qtasks_django.registry import _live_apps
+from qtasks_django.tasks.app import _live_apps
 
 from qtasks_django import AsyncRouter, BaseRouter, QueueTasks, SyncRouter, shared_task
-from qtasks_django.registry import default_app, shared_registry
+from qtasks_django.tasks.app import default_app, shared_registry
 
 Declare = Callable[..., Any]
 

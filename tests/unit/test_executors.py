@@ -21,7 +21,7 @@ from qtasks_django import (
     TaskMiddleware,
     TaskPluginTriggerError,
 )
-from qtasks_django.retry import RetryDecision
+from qtasks_django.tasks.retry import RetryDecision
 
 ORDER: list[str] = []
 

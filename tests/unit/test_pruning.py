@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from qtasks_django.pruning import live_chains, parse_duration, validate_statuses
+from qtasks_django.queue.pruning import live_chains, parse_duration, validate_statuses
 
 
 @pytest.mark.parametrize(

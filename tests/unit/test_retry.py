@@ -7,7 +7,7 @@ import random
 import pytest
 
 from qtasks_django import TaskCancelError, TaskTimeoutError
-from qtasks_django.retry import RetryDecision, backoff_delay, decide, should_retry
+from qtasks_django.tasks.retry import RetryDecision, backoff_delay, decide, should_retry
 
 
 class AppError(Exception):

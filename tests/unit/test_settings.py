@@ -108,7 +108,7 @@ def test_a_full_valid_configuration_passes_the_checks() -> None:
         "RETRY_JITTER": False,
         "MIDDLEWARES_BEFORE": ["tests.tasks.Double"],
         "MIDDLEWARES_AFTER": ("tests.tasks.Wrap",),
-        "DEFAULT_EXECUTOR": "qtasks_django.executors.TaskExecutor",
+        "DEFAULT_EXECUTOR": "qtasks_django.tasks.executors.TaskExecutor",
         "WORKER_CONCURRENCY": 8,
         "SHUTDOWN_TIMEOUT": 10,
     }
@@ -183,7 +183,7 @@ def test_bad_result_statuses_end_is_e004(value) -> None:
     [
         ({"APP": "tests.no_such_module.app"}, "APP"),
         ({"APP": "nodots"}, "APP"),
-        ({"DEFAULT_EXECUTOR": "qtasks_django.executors.NoSuchExecutor"}, "DEFAULT_EXECUTOR"),
+        ({"DEFAULT_EXECUTOR": "qtasks_django.tasks.executors.NoSuchExecutor"}, "DEFAULT_EXECUTOR"),
         ({"MIDDLEWARES_BEFORE": ["tests.tasks.NoSuchMiddleware"]}, "MIDDLEWARES_BEFORE"),
         ({"MIDDLEWARES_AFTER": ["tests.tasks.Wrap", "no.such.Middleware"]}, "MIDDLEWARES_AFTER"),
         ({"MIDDLEWARES_BEFORE": "tests.tasks.Double"}, "MIDDLEWARES_BEFORE"),
@@ -201,8 +201,8 @@ def test_dotted_path_that_does_not_import_is_e005(qtasks, key) -> None:
     [
         ({"APP": "qtasks_django.conf.settings"}, "APP"),
         ({"APP": "qtasks_django.QueueTasks"}, "APP"),
-        ({"DEFAULT_EXECUTOR": "qtasks_django.middleware.TaskMiddleware"}, "DEFAULT_EXECUTOR"),
-        ({"MIDDLEWARES_BEFORE": ["qtasks_django.executors.TaskExecutor"]}, "MIDDLEWARES_BEFORE"),
+        ({"DEFAULT_EXECUTOR": "qtasks_django.TaskMiddleware"}, "DEFAULT_EXECUTOR"),
+        ({"MIDDLEWARES_BEFORE": ["qtasks_django.tasks.executors.TaskExecutor"]}, "MIDDLEWARES_BEFORE"),
         ({"MIDDLEWARES_AFTER": ["tests.tasks.handler"]}, "MIDDLEWARES_AFTER"),
     ],
     ids=["app-not-an-app", "app-the-class", "executor", "before", "after-a-function"],
@@ -238,7 +238,7 @@ def test_every_bad_dotted_path_is_reported_at_once() -> None:
         {"BACKEND": 5},
         {"BACKEND": "qtasks_django.notifiers.NoSuchNotifier"},
         {"BACKEND": "builtins.dict"},
-        {"BACKEND": "qtasks_django.registry.QueueTasks"},
+        {"BACKEND": "qtasks_django.tasks.app.QueueTasks"},
     ],
     ids=[
         "a-string",

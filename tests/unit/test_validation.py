@@ -21,9 +21,9 @@ from qtasks_django import (
     QueueTasks,
     TaskNotRegistered,
 )
-from qtasks_django.definition import build_schema
+from qtasks_django.tasks.definition import build_schema
 from qtasks_django.serialization import encoded_size, find_non_json, to_json
-from qtasks_django.validation import check_binding, resolve_schema, validate_call, validate_priority
+from qtasks_django.tasks.validation import check_binding, resolve_schema, validate_call, validate_priority
 
 
 def _schema(func, **options):

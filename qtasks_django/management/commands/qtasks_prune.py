@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from qtasks_django.pruning import (
+from qtasks_django.queue.pruning import (
     DEFAULT_BATCH_SIZE,
     PRUNABLE_STATUSES,
     Pruner,

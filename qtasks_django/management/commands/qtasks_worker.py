@@ -17,9 +17,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from qtasks_django.conf import settings
 from qtasks_django.notifiers import get_notifier
-from qtasks_django.registry import get_app
-from qtasks_django.supervisor import Supervisor
+from qtasks_django.tasks.app import get_app
 from qtasks_django.worker import Worker
+from qtasks_django.worker.supervisor import Supervisor
 
 logger = logging.getLogger("qtasks_django.worker")
 

@@ -1,0 +1,185 @@
+"""Writing new task rows: one prepared INSERT, or COPY for many, with the wake-up.
+
+The row's values were validated and encoded by the task floor (``rows.NewRow``); here
+they become the statement's values without a model instance. A ``TaskRecord`` is made
+only for ``task_enqueued`` receivers or for databases other than PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import JSONField
+
+from .. import notifiers, signals
+from ..models import TaskRecord
+from ..serialization import json_text
+from .rows import NewRow
+
+#: Rows per INSERT of a bulk enqueue where COPY is not available.
+BULK_CHUNK = 1000
+
+
+def insert(rows: Sequence[NewRow], *, using: str) -> None:
+    """Write ``rows`` in the caller's transaction and wake workers when it commits."""
+    if not rows:
+        return
+    notifier = notifiers.get_notifier(using)
+    postgres = connections[using].vendor == "postgresql"
+    # PostgreSQL's own notifier wakes workers from inside the statement that writes
+    # the rows; any other (Redis) is told once the caller's transaction commits.
+    in_statement = postgres and notifier.transactional
+    if postgres:
+        if len(rows) == 1:
+            _insert_one(rows[0], using=using, notify=in_statement)
+        else:
+            _copy(rows, using=using, notify=in_statement)
+    else:
+        with transaction.atomic(using=using):
+            TaskRecord.objects.using(using).bulk_create(
+                [as_record(row) for row in rows], batch_size=BULK_CHUNK
+            )
+    if not in_statement:
+        for queue in {row.queue for row in rows}:
+            notifier.send_on_commit(notifiers.ENQUEUED, queue)
+    if signals.task_enqueued.has_listeners():
+        for row in rows:
+            record = as_record(row)
+            signals.task_enqueued.send(sender=record.task_name, uuid=record.uuid, task=record)
+
+
+def as_record(row: NewRow) -> TaskRecord:
+    """Return the row as a model instance (made once, on first use)."""
+    if row.record is None:
+        row.record = RowBuilder.get().build(**row.fields)
+    return row.record
+
+
+def _insert_one(row: NewRow, *, using: str, notify: bool) -> None:
+    # One statement, one round trip: the INSERT and (``notify``) the wake-up.
+    # PostgreSQL delivers the NOTIFY only if the caller's transaction commits. The
+    # statement never changes, so it is prepared once per connection and bound
+    # server-side (Django's default cursor would quote 26 parameters into the text
+    # each time).
+    import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
+
+    connection = connections[using]
+    plan = InsertPlan.for_connection(connection)
+    values = plan.values(row)
+    sql = plan.insert_and_notify_sql if notify else plan.insert_sql
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [*values, notifiers.ENQUEUED] if notify else values, prepare=True)
+
+
+def _copy(rows: Sequence[NewRow], *, using: str, notify: bool) -> None:
+    # Many rows: COPY streams them without a statement of tens of thousands of
+    # placeholders to parse; the wake-ups (``notify``) follow in the same transaction.
+    connection = connections[using]
+    plan = InsertPlan.for_connection(connection)
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        with cursor.cursor.copy(plan.copy_sql) as copy:
+            for row in rows:
+                copy.write_row(plan.values(row))
+        if notify:
+            queues = sorted({row.queue for row in rows})
+            cursor.execute(
+                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
+            )
+
+
+class RowBuilder:
+    """Makes unsaved task rows the quick way: positional values in the model's field order.
+
+    ``TaskRecord(**fields)`` walks every field and pops its keyword. Positional values
+    take Django's fast path (the one ``from_db`` uses) and give the same instance;
+    fields left out get their model defaults.
+    """
+
+    _instance: RowBuilder | None = None
+
+    def __init__(self) -> None:
+        self._model = TaskRecord
+        self._defaults = [(f.attname, f.get_default) for f in TaskRecord._meta.concrete_fields]
+
+    @classmethod
+    def get(cls) -> RowBuilder:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def build(self, **values: Any) -> TaskRecord:
+        row = self._model(
+            *[values.pop(name) if name in values else default() for name, default in self._defaults]
+        )
+        if values:
+            raise TypeError(f"TaskRecord has no fields {', '.join(sorted(values))}")
+        return row
+
+
+class InsertPlan:
+    """How task rows are written on PostgreSQL: the statements and each column's value.
+
+    Built once per process (the model does not change at run time): Django's general
+    per-field ``get_db_prep_save`` and name quoting cost more than the INSERT's round
+    trip on a fast server. Every value was built by the enqueue (validated,
+    JSON-normalised, aware datetimes), so JSON fields only need their text and the rest
+    go to psycopg as they are.
+    """
+
+    _plans: dict[str, InsertPlan] = {}
+
+    def __init__(self, connection: Any) -> None:
+        quote = connection.ops.quote_name
+        fields = list(TaskRecord._meta.concrete_fields)
+        table = quote(TaskRecord._meta.db_table)
+        columns = ", ".join(quote(f.column) for f in fields)
+        # (field name, is JSON, its default): a constant default is computed (and
+        # encoded) once, a callable one (uuid4, now, list) for each row that needs it.
+        self._columns: list[tuple[str, bool, Any]] = []
+        for f in fields:
+            is_json = isinstance(f, JSONField)
+            if f.has_default() and callable(f.default):
+                default = _encoding(f.get_default) if is_json else f.get_default
+            else:
+                constant = f.get_default()
+                default = _constant(json_text(constant) if is_json else constant)
+            self._columns.append((f.attname, is_json, default))
+        row = ", ".join("%s::jsonb" if is_json else "%s" for _, is_json, _ in self._columns)
+        self.insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({row})"
+        self.insert_and_notify_sql = (
+            f"WITH ins AS ({self.insert_sql} RETURNING queue) "
+            f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
+        )
+        self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
+
+    @classmethod
+    def for_connection(cls, connection: Any) -> InsertPlan:
+        plan = cls._plans.get(connection.vendor)
+        if plan is None:
+            plan = cls._plans[connection.vendor] = cls(connection)
+        return plan
+
+    def values(self, row: NewRow) -> list[Any]:
+        """Return the row's column values in the statements' order (JSON as text)."""
+        fields, texts = row.fields, row.json
+        values = []
+        for name, is_json, default in self._columns:
+            if name in texts:
+                values.append(texts[name])
+            elif name in fields:
+                value = fields[name]
+                values.append(json_text(value) if is_json else value)
+            else:
+                values.append(default())
+        return values
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+def _encoding(make: Callable[[], Any]) -> Callable[[], str | None]:
+    return lambda: json_text(make())

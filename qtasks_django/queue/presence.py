@@ -1,0 +1,32 @@
+"""A worker's row in ``WorkerRecord``: registration, heartbeats, and its end."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from django.utils import timezone
+
+from ..models import WorkerRecord
+
+
+def register_worker(worker_id: str, *, queues: list[str] | None, concurrency: int, using: str) -> None:
+    """Write (or refresh) the row of the worker ``worker_id``, which runs in this process."""
+    WorkerRecord.objects.using(using).update_or_create(
+        id=worker_id,
+        defaults={
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": queues or ["*"],
+            "concurrency": concurrency,
+        },
+    )
+
+
+def heartbeat(worker_id: str, *, using: str) -> None:
+    """Say the worker is alive (its leases are renewed by ``leases.Leases.renew``)."""
+    WorkerRecord.objects.using(using).filter(id=worker_id).update(heartbeat_at=timezone.now())
+
+
+def mark_stopped(worker_id: str, *, using: str) -> None:
+    WorkerRecord.objects.using(using).filter(id=worker_id).update(stopped_at=timezone.now())

@@ -1,0 +1,322 @@
+"""The worker: claim ready tasks into free slots, run them, keep leases alive, stop cleanly.
+
+The loop itself is synchronous (claims need ``atomic()``); tasks run on one
+event-loop thread, and their sync parts in task processes or worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid as uuid_lib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, InterfaceError, close_old_connections, connections
+
+from .. import notifiers
+from ..conf import settings
+from ..queue import presence
+from ..queue.claims import Claims
+from ..queue.finishes import Finishes
+from ..queue.leases import Leases
+from ..tasks.registration import persist_registered_tasks
+from .cancels import CancelWatch
+from .claim_ahead import ClaimAhead
+from .claiming import Claimer
+from .processes import TaskProcesses
+from .runner import TaskRunner
+from .slots import Slots
+from .threads import TaskThreads
+from .watchdog import LoopBlocked, LoopWatchdog
+from .writer import OutcomeWriter
+
+if TYPE_CHECKING:
+    from ..tasks.app import QueueTasks
+    from ..tasks.definition import TaskExecSchema
+
+logger = logging.getLogger("qtasks_django.worker")
+
+
+class Worker:
+    """Run tasks from ``queues`` with ``concurrency`` slots until stopped.
+
+    ``sync_pool`` (default ``QTASKS["SYNC_POOL"]``) is where sync tasks run:
+    ``"process"`` forks task processes at ``run()``, which must then be called
+    before the host process starts other threads; a worker embedded in a threaded
+    process (a test, say) should use ``"thread"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        app: QueueTasks,
+        queues: list[str] | None = None,
+        concurrency: int = 4,
+        shutdown_timeout: float = 30.0,
+        poll_interval: float | None = None,
+        burst: bool = False,
+        worker_id: str | None = None,
+        using: str = "default",
+        sync_pool: str | None = None,
+    ) -> None:
+        self.app = app
+        self.queues = queues or None
+        self.concurrency = concurrency
+        self.shutdown_timeout = shutdown_timeout
+        self.poll_interval = poll_interval if poll_interval is not None else settings.POLL_INTERVAL
+        self.burst = burst
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid_lib.uuid4().hex[:6]}"
+        self.using = using
+        self.leases = Leases(using)
+        self.notifier = notifiers.get_notifier(using)
+        self.stopping = threading.Event()
+        self.force = threading.Event()
+        self.wakeup = threading.Event()
+        self._due: dict[str, float] = {}
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._serve_loop, name="qtasks-loop", daemon=True)
+        self._build_slots(sync_pool)
+
+    def _build_slots(self, sync_pool: str | None) -> None:
+        """Make the slots, what runs in them, and what fills them."""
+        # Spare threads: a sync task past its max_time keeps its thread until it
+        # returns, and must not starve the tasks that take its slot.
+        self._threads = TaskThreads(2 * self.concurrency + 4)
+        self._watchdog = LoopWatchdog(self._loop, self._loop_thread)
+        self.cancels = CancelWatch(self.leases, self._loop)
+        self.ahead = ClaimAhead(4 * self.concurrency)
+        self.runner = TaskRunner(
+            app=self.app,
+            worker_id=self.id,
+            finishes=Finishes(self.using),
+            threads=self._threads,
+            watchdog=self._watchdog,
+            ahead=self.ahead,
+            components=self._components(),
+        )
+        self.running = Slots(
+            loop=self._loop,
+            concurrency=self.concurrency,
+            ahead=self.ahead,
+            cancels=self.cancels,
+            runner=self.runner,
+            may_go_on=lambda: not self.stopping.is_set() and not self.claimer.quarantined,
+            on_change=self.wakeup.set,
+        )
+        self.claimer = Claimer(
+            claims=Claims(self.using),
+            worker_id=self.id,
+            queues=self.queues,
+            concurrency=self.concurrency,
+            ahead=self.ahead,
+            slots=self.running,
+        )
+        pool = sync_pool or settings.SYNC_POOL
+        if pool == "process" and any(not s.runs_async for s in self.app.tasks.values()):
+            processes = TaskProcesses(
+                self.concurrency,
+                app=self.app,
+                components=self._components(),
+                max_tasks=settings.CHILD_MAX_TASKS,
+            )
+            processes.on_change = self.wakeup.set
+            self.runner.processes = processes
+
+    @property
+    def tasks(self) -> Mapping[str, TaskExecSchema]:
+        """Name → ``TaskExecSchema`` of every task this worker can run."""
+        return self.app.tasks
+
+    @property
+    def processed(self) -> int:
+        """How many tasks this worker ran to an outcome."""
+        return self.runner.processed
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until ``stop()`` (or, with ``burst``, until nothing is left); then shut down."""
+        if self.runner.processes is not None:
+            self.runner.processes.start()  # before any thread starts: the zygote must have none
+        self.runner.writer = OutcomeWriter(self.runner.finishes)
+        self._loop_thread.start()
+        self._register()
+        listener = self.notifier.listen([notifiers.ENQUEUED, notifiers.CANCEL])
+        wake_thread = threading.Thread(
+            target=self._listen, args=(listener,), name="qtasks-listen", daemon=True
+        )
+        wake_thread.start()
+        try:
+            while not self.stopping.is_set():
+                claimed = self._guarded(self._iteration, default=0)
+                if self.burst and not claimed and self._idle():
+                    break
+                if not claimed or len(self.running) >= self.concurrency:
+                    self.wakeup.wait(self._idle_wait())
+                    self.wakeup.clear()
+        finally:
+            self.stopping.set()  # also ends the listener thread after a burst run
+            listener.close()
+            wake_thread.join(timeout=5)
+            self._shutdown()
+
+    def stop(self, force: bool | None = None) -> None:
+        """Stop claiming; a second call (or ``force=True``) releases running tasks at once.
+
+        Never call it from a signal handler: it takes locks the interrupted thread may hold.
+        """
+        if force or (force is None and self.stopping.is_set()):
+            self.force.set()
+        self.stopping.set()
+        self.wakeup.set()
+
+    def _serve_loop(self) -> None:
+        while True:
+            try:
+                self._loop.run_forever()
+                return
+            except LoopBlocked:  # the watchdog's interrupt landed between two task steps
+                logger.warning("event loop interrupted outside a task; resuming it")
+
+    def _iteration(self) -> int:
+        self._watchdog.check()
+        self._periodic("heartbeat", settings.HEARTBEAT_INTERVAL, self._heartbeat)
+        self._periodic("rescue", settings.RESCUE_INTERVAL, self._rescue)
+        if self.runner.processes is not None:
+            self.runner.processes.replenish()
+        if self.running:
+            if self.cancels.hint.is_set():
+                self.cancels.hint.clear()
+                self._due["cancels"] = 0.0
+            running = self.running.runs()
+            self._periodic("cancels", self.poll_interval, lambda: self.cancels.check(running))
+            self.cancels.force_overdue(running)
+        return self.claimer.fill()
+
+    def _idle(self) -> bool:
+        """Whether a burst run is done: nothing runs, waits, is being written or is ready."""
+        if self.running or self.ahead or self._writing():
+            return False
+        return not self._guarded(lambda: self.claimer.claims.has_ready(self.queues), default=True)
+
+    def _idle_wait(self) -> float:
+        """Sleep until the next poll, the next delayed task or the next cancel deadline."""
+        wait = self.poll_interval
+        now = time.monotonic()
+        for due in (self.claimer.next_eta, self.cancels.next_deadline()):
+            if due is not None:
+                wait = min(wait, max(0.0, due - now))
+        return wait
+
+    def _periodic(self, name: str, interval: float, func: Callable[[], None]) -> None:
+        now = time.monotonic()
+        if now >= self._due.get(name, 0.0):
+            self._due[name] = now + interval
+            func()
+
+    def _guarded(self, func: Callable[[], Any], default: Any) -> Any:
+        """Run a database step; on an outage log, back off and let the loop retry."""
+        try:
+            return func()
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("database unavailable (%s); retrying in %.1fs", exc, self.poll_interval)
+            close_old_connections()
+            for conn in connections.all(initialized_only=True):
+                conn.close()
+            self.stopping.wait(self.poll_interval)
+            return default
+
+    def _components(self) -> dict[str, Any]:
+        queue = self.app.queue
+        return {"broker": queue, "storage": queue, "worker": self, "notifier": self.notifier}
+
+    # -- liveness -------------------------------------------------------------------
+
+    def _register(self) -> None:
+        while self._guarded(self._write_registration, default=False) is False and not self.stopping.is_set():
+            pass  # the database is down at start: keep trying until it is back or we are stopped
+
+    def _write_registration(self) -> bool:
+        presence.register_worker(self.id, queues=self.queues, concurrency=self.concurrency, using=self.using)
+        persist_registered_tasks(self.app, worker_id=self.id)
+        return True
+
+    def _heartbeat(self) -> None:
+        presence.heartbeat(self.id, using=self.using)
+        self.leases.renew(self.id, [*self.running, *self.ahead.uuids()])
+
+    def _rescue(self) -> None:
+        requeued, failed = self.leases.rescue()
+        if requeued or failed:
+            logger.warning("rescued tasks of lost workers: requeued=%d failed=%d", requeued, failed)
+        self.claimer.look_for_suspects()
+
+    def _writing(self) -> bool:
+        # A finished run's outcome (and a retry's successor) may still be on its way.
+        return self.runner.writer is not None and self.runner.writer.busy
+
+    def _listen(self, listener: notifiers.BaseListener) -> None:
+        while not self.stopping.is_set():
+            received = listener.wait(self.poll_interval)
+            if any(channel == notifiers.CANCEL for channel, _ in received):
+                self.cancels.hint.set()
+            if received:
+                self.wakeup.set()
+
+    # -- shutdown ---------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        self._release_claimed_ahead()
+        if self.running:
+            logger.info(
+                "stopping: waiting up to %.0fs for %d running task(s)",
+                self.shutdown_timeout,
+                len(self.running),
+            )
+        deadline = time.monotonic() + self.shutdown_timeout
+        while self.running and not self.force.is_set() and time.monotonic() < deadline:
+            self.wakeup.wait(0.1)
+            self.wakeup.clear()
+        self._release_claimed_ahead()  # a slot may have put one back meanwhile
+        self._release_leftovers()
+        self._guarded(lambda: presence.mark_stopped(self.id, using=self.using), None)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(timeout=5)
+        if not self._loop.is_running():
+            self._loop.close()
+        if self.runner.processes is not None:
+            self.runner.processes.close()
+        if self.runner.writer is not None:
+            self.runner.writer.close()
+        self._threads.close()
+
+    def _release_claimed_ahead(self) -> None:
+        # Claimed but never started: back to the queue at once, not after the grace period.
+        records = self.ahead.take_all()
+        if records:
+            self._guarded(lambda: self.leases.release(self.id, [r.uuid for r in records]), 0)
+
+    def _release_leftovers(self) -> None:
+        leftovers = self.running.entries()
+        if not leftovers:
+            return
+        for run, future in leftovers:
+            run.released = True
+            run.stop("worker shut down")
+            future.cancel()
+        released = self._guarded(lambda: self.leases.release(self.id, [run.uuid for run, _ in leftovers]), 0)
+        logger.warning("released %d unfinished task(s) back to the queue", released)
+
+    @property
+    def uses_task_processes(self) -> bool:
+        return self.runner.processes is not None
+
+    @property
+    def has_stuck_threads(self) -> bool:
+        """Whether worker threads still run abandoned sync code (the process should then exit hard)."""
+        return self._threads.busy

@@ -1,0 +1,143 @@
+"""Writing the ends of runs in batches: one fenced statement for many finished tasks.
+
+A busy worker finishes tasks faster than it can commit them one by one. The
+``OutcomeWriter`` thread takes every outcome waiting when it wakes up and writes
+the plain ones (no log lines, no retry) with one ``UPDATE ... FROM (VALUES ...)``
+on PostgreSQL, each row still fenced by its own lease token; the rest go through
+``record_outcome`` one by one. Each caller learns whether its own row was written.
+The statement itself is the queue's (``Finishes.finish_many``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as queue_lib
+import threading
+import traceback as traceback_lib
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+
+from ..queue.finishes import Finishes
+from ..queue.outages import retrying_db_errors
+from ..status import TaskStatus
+from ..tasks.execution import Outcome
+from .outcomes import as_finish, is_plain, log_lost_lease, record_outcome, send_finished
+
+if TYPE_CHECKING:
+    from ..tasks.run import TaskRun
+
+logger = logging.getLogger("qtasks_django.worker")
+#: Most outcomes written by one statement.
+BATCH = 200
+
+
+class OutcomeWriter:
+    """A thread that records outcomes, batching those that can share a statement."""
+
+    def __init__(self, finishes: Finishes) -> None:
+        self.finishes = finishes
+        self._pending: queue_lib.SimpleQueue[tuple[TaskRun, Outcome, Future[bool]] | None] = (
+            queue_lib.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._unwritten = 0
+        self._thread = threading.Thread(target=self._serve, name="qtasks-finish", daemon=True)
+        self._thread.start()
+
+    def submit(self, run: TaskRun, outcome: Outcome) -> Future[bool]:
+        """Queue ``outcome``; the future tells whether this run's lease still held (it was written)."""
+        future: Future[bool] = Future()
+        with self._lock:
+            self._unwritten += 1
+        future.add_done_callback(self._written)
+        self._pending.put((run, outcome, future))
+        return future
+
+    @property
+    def busy(self) -> bool:
+        """Whether outcomes are queued or being written (a burst worker waits for them)."""
+        return self._unwritten > 0
+
+    def _written(self, _future: Future[bool]) -> None:
+        with self._lock:
+            self._unwritten -= 1
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._pending.put(None)
+        self._thread.join(timeout)
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                batch, stop = self._take()
+                plain = [item for item in batch if is_plain(item[0], item[1])]
+                for run, outcome, future in batch:
+                    if not is_plain(run, outcome):
+                        _settle(future, _write_one, run, outcome)
+                if plain:
+                    self._write_plain(plain)
+                if stop:
+                    return
+        finally:
+            for conn in connections.all(initialized_only=True):
+                conn.close()
+
+    def _take(self) -> tuple[list[tuple[TaskRun, Outcome, Future[bool]]], bool]:
+        first = self._pending.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._pending.get_nowait()
+            except queue_lib.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write_plain(self, items: list[tuple[TaskRun, Outcome, Future[bool]]]) -> None:
+        try:
+            written = retrying_db_errors(
+                self.finishes.finish_many, [as_finish(run, outcome) for run, outcome, _ in items]
+            )
+        except (OperationalError, InterfaceError) as exc:  # the database stayed away
+            for _, _, future in items:
+                future.set_exception(exc)
+            return
+        except DatabaseError:
+            # One value the database refuses (a NUL in a string, say) fails the whole
+            # statement: write them one by one so only that task ends in error.
+            logger.warning("a batch of outcomes was refused; writing them one by one", exc_info=True)
+            for run, outcome, future in items:
+                _settle(future, _write_one, run, outcome)
+            return
+        for run, outcome, future in items:
+            ok = run.uuid in written
+            if ok:
+                send_finished(run, outcome)
+            else:
+                log_lost_lease(run, outcome)
+            future.set_result(ok)
+
+
+def _write_one(run: TaskRun, outcome: Outcome) -> bool:
+    """Write one outcome; if the database refuses it, write the refusal as the task's error."""
+    try:
+        return bool(retrying_db_errors(record_outcome, run, outcome))
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:
+        refusal = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
+        return bool(retrying_db_errors(record_outcome, run, refusal))
+
+
+def _settle(future: Future[bool], func: Any, *args: Any) -> None:
+    try:
+        future.set_result(func(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
