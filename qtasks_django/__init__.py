@@ -7,6 +7,8 @@ a user imports is here. ``docs/architecture.md`` maps the floors behind it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .exceptions import (
     DuplicateTaskName,
     InvalidTaskArguments,
@@ -31,6 +33,18 @@ from .tasks.results import AsyncResult, SyncResult, Task, TaskResult
 from .tasks.task import AsyncTask, AsyncTaskCls, BaseTask, BaseTaskCls, SyncTask, SyncTaskCls
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Give ``from qtasks_django import operations`` the admin's operations (retry, run now, ...)."""
+    if name == "operations":
+        # Imported on first use: the operations import the models, and this package is
+        # imported before Django's apps are ready.
+        from .queue import operations
+
+        return operations
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncResult",

@@ -129,7 +129,8 @@ def _statuses(raw: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _imports(raw: dict[str, Any]) -> list[CheckMessage]:
-    wanted = [("APP", raw.get("APP", settings.APP), QueueTasks, True)]
+    # (setting, dotted path, the class it must be or subclass, whether an instance is wanted)
+    wanted: list[tuple[str, Any, type, bool]] = [("APP", raw.get("APP", settings.APP), QueueTasks, True)]
     wanted.append(
         ("DEFAULT_EXECUTOR", raw.get("DEFAULT_EXECUTOR", settings.DEFAULT_EXECUTOR), BaseTaskExecutor, False)
     )

@@ -82,6 +82,11 @@ qt_find_python311() {
 # qt_ensure_venv NAME PYTHON PIP-ARGS...: make .venv/NAME with PYTHON and pip-install
 # PIP-ARGS into it, unless the stamp shows the same interpreter, arguments and
 # requirement files were installed already.
+# qt_ensure_dev_venv PYTHON312: .venv/py312-dj6, the one scripts/test.sh and scripts/lint.sh share.
+qt_ensure_dev_venv() {
+  qt_ensure_venv py312-dj6 "$1" -r requirements/test.txt -r requirements/lint.txt -e . "Django>=6.0,<6.2"
+}
+
 qt_ensure_venv() {
   local name=$1 python=$2
   shift 2

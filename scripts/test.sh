@@ -7,7 +7,8 @@
 # they are missing) and that Debian's Chromium is installed (for the browser tier), keeps
 # two virtualenvs up to date under .venv/, then runs these steps in order, stopping at the
 # first that fails:
-#   a. Python 3.12 + Django 6: manage.py check and makemigrations --check (test and example settings)
+#   a. Python 3.12 + Django 6: lint, format, types and layering (scripts/lint.sh), then
+#      manage.py check and makemigrations --check (test and example settings)
 #   b. Python 3.12 + Django 6, PostgreSQL + Redis: every test, the browser tier included
 #   c. Python 3.12 + Django 6, SQLite, no Redis: every test not marked postgres, redis or browser
 #   d. Python 3.11 + Django 5.2, PostgreSQL + Redis as the notifier: every test but the browser tier
@@ -125,6 +126,7 @@ pytest_in() {
 }
 
 step_checks() {
+  bash "$QT_ROOT/scripts/lint.sh" || return 1
   local tests_db="DATABASE_URL=sqlite:///$SCRATCH/checks.sqlite3"
   local example_db="DATABASE_URL=sqlite:///$SCRATCH/example.sqlite3"
   in_env py312-dj6 DJANGO_SETTINGS_MODULE=tests.settings "$tests_db" -- python manage.py check &&
@@ -166,7 +168,7 @@ main() {
   py312=$(qt_find_python312) ||
     qt_die "Python 3.12 not found (tried python3.12, ~/.pyenv/versions/3.12*, /usr/bin/python3.12);" \
       "install it or point QTASKS_PYTHON312 at one"
-  qt_ensure_venv py312-dj6 "$py312" -r requirements/test.txt -e . "Django>=6.0,<6.2"
+  qt_ensure_dev_venv "$py312"
   if [ "$MATRIX" = full ]; then
     py311=$(qt_find_python311) ||
       qt_die "Python 3.11 not found (tried python3, python3.11, ~/.pyenv/versions/3.11*, /usr/bin/python3.11);" \
@@ -175,7 +177,7 @@ main() {
   fi
 
   if [ "$MATRIX" = full ]; then
-    run_step "a. checks: Python 3.12, Django 6 (tests and example_project settings)" step_checks
+    run_step "a. checks: lint, format, types, layering; manage.py check (Python 3.12, Django 6)" step_checks
   fi
   run_step "b. tests: Python 3.12, Django 6, PostgreSQL + Redis" step_postgres py312-dj6 b-py312-dj6-postgres ""
   if [ "$MATRIX" = full ]; then

@@ -21,7 +21,9 @@ from django.core.exceptions import ImproperlyConfigured
 env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-TEST_TMP_DIR = Path(env.str("QTASKS_TEST_TMP_DIR", default=str(Path(tempfile.gettempdir()) / "qtasks_django_tests")))
+TEST_TMP_DIR = Path(
+    env.str("QTASKS_TEST_TMP_DIR", default=str(Path(tempfile.gettempdir()) / "qtasks_django_tests"))
+)
 TEST_TMP_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = "qtasks-django-tests-not-secret"  # test-only key

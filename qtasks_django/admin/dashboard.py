@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q
@@ -21,11 +21,20 @@ from django.utils import timezone
 from ..models import TaskRecord, WorkerRecord
 from ..status import TaskStatus
 from .chart import Chart, MinuteCount, minutes_of, throughput_chart
-from .stats import heartbeat_deadline, waiting_without_live_worker
+from .stats import WaitingGroup, heartbeat_deadline, waiting_without_live_worker
 
 CHART_MINUTES = 60
 FAILED_STATUSES = (TaskStatus.ERROR, TaskStatus.RETRY, TaskStatus.CANCEL)
 ENDED_STATUSES = (TaskStatus.SUCCESS, TaskStatus.ERROR, TaskStatus.CANCEL, TaskStatus.RETRY)
+
+
+class QueueDepth(TypedDict):
+    """The new tasks of one queue: due, not yet due, and when the oldest due one was made."""
+
+    queue: str
+    waiting: int
+    delayed: int
+    oldest: datetime | None
 
 
 @dataclass(kw_only=True)
@@ -41,12 +50,12 @@ class Dashboard:
     ended_last_hour: dict[str, int] = field(default_factory=dict)
     ended_last_day: dict[str, int] = field(default_factory=dict)
     chart: Chart | None = None
-    queues: list[dict[str, Any]] = field(default_factory=list)
+    queues: list[QueueDepth] = field(default_factory=list)
     oldest_waiting: TaskRecord | None = None
     workers_alive: int = 0
     workers_gone: int = 0
     """Workers that neither stopped cleanly nor sent a recent heartbeat."""
-    unknown_waiting: list[dict[str, Any]] = field(default_factory=list)
+    unknown_waiting: list[WaitingGroup] = field(default_factory=list)
 
     @property
     def status_rows(self) -> list[dict[str, Any]]:

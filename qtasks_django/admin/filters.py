@@ -61,7 +61,7 @@ class TagFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        tags = set()
+        tags: set[str] = set()
         for task_tags in RegisteredTask.objects.values_list("tags", flat=True):
             tags.update(str(tag) for tag in task_tags or [])
         return [(tag, tag) for tag in sorted(tags)]

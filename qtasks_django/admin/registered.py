@@ -10,7 +10,7 @@ is flagged, and so are waiting task names nobody registered.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -27,6 +27,21 @@ from ..status import TaskStatus
 from ..tasks.registration import sync_registered_tasks
 from .common import APP_LABEL, ReadOnlyAdmin, can_view_task_data, compact_json, task_link
 from .stats import STATS_WINDOW, TaskStats, live_workers_by_task, task_stats, waiting_without_live_worker
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from ..models import WorkerRecord
+
+    class Shown(TypedDict):
+        """What ``annotate_registered`` sets on each row the page shows."""
+
+        stats: TaskStats
+        live_workers: list[WorkerRecord]
+        waiting: int
+
+    # A row of the page: a RegisteredTask with the attributes above.
+    ShownTask = WithAnnotations[RegisteredTask, Shown]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +72,7 @@ class RegisteredTaskChangeList(ChangeList):
         annotate_registered(list(self.result_list))
 
 
-def annotate_registered(rows: list[RegisteredTask]) -> None:
+def annotate_registered(rows: list[ShownTask]) -> None:
     """Set ``stats``, ``live_workers`` and ``waiting`` on each row (a few queries for the page)."""
     names = [row.name for row in rows]
     stats = task_stats(names, since=timezone.now() - STATS_WINDOW)
@@ -130,24 +145,24 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description="runs (24 h)")
-    def runs(self, obj: RegisteredTask) -> int:
+    def runs(self, obj: ShownTask) -> int:
         return obj.stats.runs
 
     @admin.display(description="success rate")
-    def success_rate(self, obj: RegisteredTask) -> str:
+    def success_rate(self, obj: ShownTask) -> str:
         rate = obj.stats.success_rate
         return "-" if rate is None else f"{rate:.1%}"
 
     @admin.display(description="p50 duration")
-    def p50(self, obj: RegisteredTask) -> str:
+    def p50(self, obj: ShownTask) -> str:
         return _seconds(obj.stats.p50)
 
     @admin.display(description="p95 duration")
-    def p95(self, obj: RegisteredTask) -> str:
+    def p95(self, obj: ShownTask) -> str:
         return _seconds(obj.stats.p95)
 
     @admin.display(description="last error")
-    def last_error(self, obj: RegisteredTask) -> SafeString | str:
+    def last_error(self, obj: ShownTask) -> SafeString | str:
         stats = obj.stats
         if not stats.last_error_uuid:
             return "-"
@@ -156,11 +171,11 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description="last error")
-    def last_error_hidden(self, obj: RegisteredTask) -> SafeString | str:
+    def last_error_hidden(self, obj: ShownTask) -> SafeString | str:
         return task_link(obj.stats.last_error_uuid) if obj.stats.last_error_uuid else "-"
 
     @admin.display(description="live workers")
-    def can_run_it(self, obj: RegisteredTask) -> SafeString:
+    def can_run_it(self, obj: ShownTask) -> SafeString:
         if obj.live_workers:
             return format_html_join(", ", "{}", ((worker.pk,) for worker in obj.live_workers))
         if obj.waiting:
@@ -170,7 +185,7 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
         return format_html('<span class="qtasks-note">{}</span>', "none")
 
     @admin.display(description="waiting")
-    def waiting(self, obj: RegisteredTask) -> SafeString | int:
+    def waiting(self, obj: ShownTask) -> SafeString | int:
         if not obj.waiting:
             return 0
         query = urlencode({"status__exact": TaskStatus.NEW, "task_name": obj.name})
@@ -178,7 +193,7 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.waiting)
 
     @admin.display(description="statistics (24 h)")
-    def statistics(self, obj: RegisteredTask) -> SafeString:
+    def statistics(self, obj: ShownTask) -> SafeString:
         stats = obj.stats
         rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
         return format_html(

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
@@ -63,7 +63,15 @@ def live_workers_by_task(names: Iterable[str], queues: dict[str, str]) -> dict[s
     return result
 
 
-def waiting_without_live_worker() -> list[dict[str, Any]]:
+class WaitingGroup(TypedDict):
+    """The waiting tasks of one name on one queue."""
+
+    task_name: str
+    queue: str
+    waiting: int
+
+
+def waiting_without_live_worker() -> list[WaitingGroup]:
     """Waiting tasks that no live worker can run: ``{"task_name", "queue", "waiting"}`` each.
 
     A task name counts as known when a live worker registered it and claims its queue.
@@ -78,7 +86,7 @@ def waiting_without_live_worker() -> list[dict[str, Any]]:
         return []
     workers = list(live_workers())
     names = {group["task_name"] for group in groups}
-    registered = defaultdict(set)
+    registered: defaultdict[str, set[str]] = defaultdict(set)
     for name, worker_id in RegisteredTask.workers.through.objects.filter(
         registeredtask_id__in=names, workerrecord_id__in=[w.pk for w in workers]
     ).values_list("registeredtask_id", "workerrecord_id"):
@@ -130,8 +138,13 @@ def task_stats(names: Iterable[str], *, since: datetime) -> dict[str, TaskStats]
         cancelled=Count("pk", filter=Q(status=TaskStatus.CANCEL)),
         last_error_at=Max("finished_at", filter=Q(status__in=FAILED_STATUSES)),
     ):
-        name = row.pop("task_name")
-        stats[name] = TaskStats(**row)
+        stats[row["task_name"]] = TaskStats(
+            runs=row["runs"],
+            succeeded=row["succeeded"],
+            failed=row["failed"],
+            cancelled=row["cancelled"],
+            last_error_at=row["last_error_at"],
+        )
     for name, (p50, p95) in duration_percentiles(ended).items():
         stats[name].p50, stats[name].p95 = p50, p95
     for name, entry in stats.items():
@@ -163,6 +176,8 @@ def duration_percentiles(ended: QuerySet[TaskRecord]) -> dict[str, tuple[float, 
         return _percentiles_in_postgres(ran)
     durations: dict[str, list[float]] = defaultdict(list)
     for name, started, finished in ran.values_list("task_name", "started_at", "finished_at"):
+        # ``ended`` rows have a finished_at (the window filters on it), ``ran`` rows a started_at.
+        assert started is not None and finished is not None
         durations[name].append((finished - started).total_seconds())
     return {name: (percentile(values, 0.5), percentile(values, 0.95)) for name, values in durations.items()}
 

@@ -10,7 +10,7 @@ the worker with its heartbeat and the task's lease, and the actions the user may
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet, TextField
@@ -38,6 +38,9 @@ from .common import (
 from .dashboard import dashboard_view
 from .filters import QueueFilter, TagFilter, TaskNameFilter
 from .paginator import EstimatedCountPaginator
+
+if TYPE_CHECKING:
+    from django_stubs_ext import FieldsetSpec
 
 OVERVIEW_FIELDS = (
     "status_badge",
@@ -148,7 +151,7 @@ class TaskRecordAdmin(ReadOnlyAdmin):
 
     # -- detail -----------------------------------------------------------------
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[str | None, dict[str, Any]]]:
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> FieldsetSpec:
         data_visible = can_view_task_data(request)
         data = DATA_FIELDS if data_visible else tuple(f"{name}_hidden" for name in DATA_FIELDS)
         progress = ("progress",) if data_visible else ("progress_without_values",)
@@ -166,7 +169,8 @@ class TaskRecordAdmin(ReadOnlyAdmin):
         names: list[str] = []
         for _title, options in self.get_fieldsets(request, obj):
             for entry in options["fields"]:
-                names.extend(entry if isinstance(entry, tuple) else (entry,))
+                # An entry is one field's name or a row of names.
+                names.extend((entry,) if isinstance(entry, str) else entry)
         return names
 
     @admin.display(description="args")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -21,6 +21,17 @@ from .common import APP_LABEL, ReadOnlyAdmin, format_age, status_badge, task_lin
 from .stats import heartbeat_deadline, worker_is_alive
 
 MAX_RUNNING_SHOWN = 50
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class Running(TypedDict):
+        """What ``get_queryset`` annotates each worker with: how many tasks it runs."""
+
+        running: int
+
+    # A row of the page: a WorkerRecord with the annotation above.
+    ListedWorker = WithAnnotations[WorkerRecord, Running]
 
 
 class AliveFilter(admin.SimpleListFilter):
@@ -98,7 +109,7 @@ class WorkerRecordAdmin(ReadOnlyAdmin):
         return format_age(obj.heartbeat_at)
 
     @admin.display(description="running tasks", ordering="running")
-    def running_count(self, obj: WorkerRecord) -> SafeString | int:
+    def running_count(self, obj: ListedWorker) -> SafeString | int:
         if not obj.running:
             return 0
         query = urlencode({"status__exact": TaskStatus.PROCESS, "worker_id": obj.pk})

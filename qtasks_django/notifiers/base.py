@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.checks import CheckMessage
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,6 @@ class BaseNotifier:
 
     def send_on_commit(self, channel: str, payload: str) -> None:
         """Send after the current transaction commits (at once outside one)."""
-        from django.db import transaction
-
         if self.transactional:
             self.send(channel, payload)
         else:

@@ -43,6 +43,7 @@ class PostgresListener(ReconnectingListener):
         super().__init__(channels)
 
     def _connect(self) -> None:
+        # An optional dependency (the "postgres" extra): only a PostgreSQL notifier gets here.
         import psycopg
         from psycopg import sql
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
@@ -16,8 +17,9 @@ logger = logging.getLogger(__name__)
 
 def _redis_module() -> Any:
     try:
+        # An optional dependency (the "redis" extra): imported only when configured.
         import redis
-    except ImportError as exc:  # optional dependency
+    except ImportError as exc:
         raise ImproperlyConfigured(
             "RedisNotifier needs the redis package: pip install 'qtasks-django[redis]'"
         ) from exc
@@ -101,8 +103,6 @@ class RedisListener(ReconnectingListener):
 
 def _without_password(url: str) -> str:
     """Return ``url`` with any password masked, fit for banners and logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, transaction
 from django.db.models import Min
@@ -85,6 +85,9 @@ class Claims:
         meta = TaskRecord._meta
         fields = list(meta.concrete_fields)
         table = quote(meta.db_table)
+        # cast: a concrete field always has a column (Django derives ``concrete`` from
+        # it); the stubs type ``column`` for every field, so they allow None.
+        returning = ", ".join(quote(cast(str, f.column)) for f in fields)
         queue_filter = "AND queue = ANY(%s)" if queues else ""
         sql = (
             f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
@@ -92,7 +95,7 @@ class Claims:
             f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
             f"AND rescues {'>' if suspects else '='} 0 "
             f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-            f"RETURNING {', '.join(quote(f.column) for f in fields)}"
+            f"RETURNING {returning}"
         )
         params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
         connection.ensure_connection()

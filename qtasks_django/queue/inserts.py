@@ -165,7 +165,7 @@ class InsertPlan:
     def values(self, row: NewRow) -> list[Any]:
         """Return the row's column values in the statements' order (JSON as text)."""
         fields, texts = row.fields, row.json
-        values = []
+        values: list[Any] = []
         for name, is_json, default in self._columns:
             if name in texts:
                 values.append(texts[name])

@@ -49,6 +49,8 @@ def retry_task(uuid: Any, *, using: str = DB) -> OperationResult:
     its status. A task already retried is refused, so a repeated request acts once.
     """
     key = parse_uuid(uuid)
+    if key is None:
+        return OperationResult(acted=False, message="There is no such task.")
     rows = TaskRecord.objects.using(using)
     child_uuid = uuid_lib.uuid4()
     now = timezone.now()
@@ -90,12 +92,16 @@ def _why_not_retried(record: TaskRecord | None) -> OperationResult:
 def run_task_now(uuid: Any, *, using: str = DB) -> OperationResult:
     """Make a waiting task whose ``eta`` is in the future due now, and wake the workers."""
     key = parse_uuid(uuid)
+    if key is None:
+        return OperationResult(acted=False, message="There is no such task.")
     rows = TaskRecord.objects.using(using)
     now = timezone.now()
     with transaction.atomic(using=using):
         moved = rows.filter(pk=key, status=TaskStatus.NEW, eta__gt=now).update(eta=now, updated_at=now)
         record = rows.filter(pk=key).only("queue", "status").first()
         if moved:
+            # This transaction has just updated the row and holds its lock: it is there.
+            assert record is not None
             _wake_workers(record.queue, using)
     if moved:
         return OperationResult(
@@ -120,6 +126,8 @@ def duplicate_task(uuid: Any, *, new_uuid: Any = None, using: str = DB) -> Opera
     copy_uuid = parse_uuid(new_uuid) if new_uuid is not None else uuid_lib.uuid4()
     if copy_uuid is None:
         return OperationResult(acted=False, message="The request is malformed (the copy's id is not a uuid).")
+    if key is None:
+        return OperationResult(acted=False, message="There is no such task.")
     rows = TaskRecord.objects.using(using)
     original = rows.filter(pk=key).first()
     if original is None:

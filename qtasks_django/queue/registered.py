@@ -22,7 +22,8 @@ def persist(metadata: Mapping[str, dict[str, Any]], *, worker_id: str | None, us
         for name, fields in metadata.items():
             row, _ = RegisteredTask.objects.using(using).update_or_create(name=name, defaults=fields)
             if worker_id:
-                row.workers.add(worker_id)
+                # django-stubs take a pk only as an int; WorkerRecord's pk is its string id.
+                row.workers.add(worker_id)  # type: ignore[arg-type]
     return len(metadata)
 
 

@@ -65,6 +65,8 @@ class DatabaseQueue:
         no such task or it has already ended.
         """
         key = parse_uuid(uuid)
+        if key is None:
+            return None  # a bad id names no task
         manager = TaskRecord.objects.using(self.using)
         row = None
         for _hop in range(MAX_CHAIN_HOPS):

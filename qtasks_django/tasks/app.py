@@ -9,9 +9,9 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from asgiref.sync import sync_to_async
 from django.utils.module_loading import import_string
@@ -92,7 +92,10 @@ class SharedRegistry(TaskRegistry):
         return get_app()
 
     def _names_taken(self) -> Mapping[str, TaskExecSchema]:
-        return ChainMap(self._tasks, *(app.tasks for app in _live_apps))
+        # cast: typeshed wants every map of a ChainMap mutable, but only the first one
+        # (ours) is ever written; the apps' read-only views are only looked up.
+        apps = (cast(MutableMapping[str, TaskExecSchema], app.tasks) for app in _live_apps)
+        return ChainMap(self._tasks, *apps)
 
 
 class QueueTasks(TaskRegistry):

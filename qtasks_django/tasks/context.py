@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 current_task_uuid: ContextVar[uuid_lib.UUID | None] = ContextVar("qtasks_current_task", default=None)
 
 
-class TaskLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class TaskLogger(logging.LoggerAdapter):
     """Logs as usual and keeps each line, to be stored with the task."""
 
     def __init__(self, logger: logging.Logger, task_uuid: uuid_lib.UUID | None, lines: list[dict[str, Any]]):

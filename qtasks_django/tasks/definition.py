@@ -82,8 +82,7 @@ def build_schema(
     """Validate the parameters of ``@task`` and build the schema; raise ``InvalidTaskDefinition``."""
     if not callable(func):
         raise InvalidTaskDefinition(f"@task needs a function, got {func!r}")
-    label = name or getattr(func, "__name__", repr(func))
-    _check(isinstance(label, str) and label != "", label, "name must be a non-empty string")
+    label = _task_name(func, name)
     _check(isinstance(priority, int) and not isinstance(priority, bool), label, "priority must be an int")
     _check(isinstance(echo, bool), label, "echo must be a bool")
     _check(max_time is None or _positive_number(max_time), label, "max_time must be a positive number")
@@ -117,6 +116,14 @@ def build_schema(
         middlewares_after=list(middlewares_after or []),
         extra=extra,
     )
+
+
+def _task_name(func: Callable[..., Any], name: str | None) -> str:
+    """``name``, else the function's own; a caller may pass anything, so check it is a string."""
+    label: object = name or getattr(func, "__name__", repr(func))
+    if isinstance(label, str) and label != "":
+        return label
+    raise InvalidTaskDefinition(f"Task {label!r}: name must be a non-empty string")
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Max, Min
+from django.db.models import Field, Max, Min
 from django.utils import formats, timezone
 from django.utils.text import capfirst
 
@@ -106,7 +106,10 @@ class _Links:
     def result(
         self, *, back: tuple[str, str] | None, choices: list[tuple[str | None, str]]
     ) -> dict[str, Any]:
-        field_name = self.cl.model._meta.get_field(self.field).verbose_name
+        field = self.cl.model._meta.get_field(self.field)
+        # ``date_hierarchy`` names a date field of the model (the admin checks it), never a relation.
+        assert isinstance(field, Field)
+        field_name = field.verbose_name
         return {
             "show": True,
             "back": {"link": back[0], "title": back[1]} if back else None,

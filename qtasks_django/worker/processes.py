@@ -183,7 +183,10 @@ class TaskProcesses:
 
     async def execute(self, run: TaskRun) -> Outcome:
         """Run ``run`` in a child and return its outcome; a cancel here kills the child."""
-        child: TaskProcess | None = await self._acquire()
+        # None only while a dead child is replaced, so a cancel then kills nothing. Declared
+        # apart from the assignment so that mypy knows it holds a child from here on.
+        child: TaskProcess | None
+        child = await self._acquire()
         run.child = child  # before the task is sent: a stop may follow at once
         try:
             while not child.send("run", run.record):

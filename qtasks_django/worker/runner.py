@@ -94,6 +94,14 @@ class TaskRunner:
             failure = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
             await asyncio.wrap_future(self.threads.submit(_quietly, record_outcome, run, failure))
 
+    def close(self) -> None:
+        """End the task processes, write the outcomes still queued, then stop the threads."""
+        if self.processes is not None:
+            self.processes.close()
+        if self.writer is not None:
+            self.writer.close()
+        self.threads.close()
+
     def fail(self, record: TaskRecord, message: str) -> None:
         """End a row that cannot run (an unknown task, malformed arguments) in error."""
         self.finishes.finish(record, status=TaskStatus.ERROR, traceback=message)

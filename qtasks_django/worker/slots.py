@@ -64,6 +64,18 @@ class Slots:
         with self._lock:
             return list(self._entries.values())
 
+    def abandon(self) -> list[uuid_lib.UUID]:
+        """Stop every run at once (a shutdown past its grace period); return their uuids.
+
+        Their outcomes are not written: the caller gives the tasks back to the queue.
+        """
+        entries = self.entries()
+        for run, future in entries:
+            run.released = True
+            run.stop("worker shut down")
+            future.cancel()
+        return [run.uuid for run, _ in entries]
+
     def start(self, record: TaskRecord) -> None:
         """Run ``record`` in a new slot (claim-loop thread)."""
         try:

@@ -71,7 +71,9 @@ class LoopWatchdog:
         if time.monotonic() - self.answered < STALL:
             return
         task = asyncio.current_task(self.loop)
-        entry = self.runs.get(task) if task is not None else None
+        if task is None:
+            return
+        entry = self.runs.get(task)
         if entry is None or task in self._interrupted:
             return
         run, started = entry

@@ -20,18 +20,18 @@ from django.db import DatabaseError, InterfaceError, close_old_connections, conn
 
 from .. import notifiers
 from ..conf import settings
-from ..queue import presence
 from ..queue.claims import Claims
 from ..queue.finishes import Finishes
 from ..queue.leases import Leases
-from ..tasks.registration import persist_registered_tasks
 from .cancels import CancelWatch
 from .claim_ahead import ClaimAhead
 from .claiming import Claimer
+from .liveness import Liveness
 from .processes import TaskProcesses
 from .runner import TaskRunner
 from .slots import Slots
 from .threads import TaskThreads
+from .wakeups import WakeUps
 from .watchdog import LoopBlocked, LoopWatchdog
 from .writer import OutcomeWriter
 
@@ -73,6 +73,9 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid_lib.uuid4().hex[:6]}"
         self.using = using
         self.leases = Leases(using)
+        self.liveness = Liveness(
+            app=app, worker_id=self.id, queues=self.queues, concurrency=concurrency, leases=self.leases
+        )
         self.notifier = notifiers.get_notifier(using)
         self.stopping = threading.Event()
         self.force = threading.Event()
@@ -146,11 +149,10 @@ class Worker:
         self.runner.writer = OutcomeWriter(self.runner.finishes)
         self._loop_thread.start()
         self._register()
-        listener = self.notifier.listen([notifiers.ENQUEUED, notifiers.CANCEL])
-        wake_thread = threading.Thread(
-            target=self._listen, args=(listener,), name="qtasks-listen", daemon=True
+        wakeups = WakeUps(
+            self.notifier, wakeup=self.wakeup, cancel_hint=self.cancels.hint, poll_interval=self.poll_interval
         )
-        wake_thread.start()
+        wakeups.start()
         try:
             while not self.stopping.is_set():
                 claimed = self._guarded(self._iteration, default=0)
@@ -160,9 +162,8 @@ class Worker:
                     self.wakeup.wait(self._idle_wait())
                     self.wakeup.clear()
         finally:
-            self.stopping.set()  # also ends the listener thread after a burst run
-            listener.close()
-            wake_thread.join(timeout=5)
+            self.stopping.set()
+            wakeups.close()
             self._shutdown()
 
     def stop(self, force: bool | None = None) -> None:
@@ -238,35 +239,19 @@ class Worker:
     # -- liveness -------------------------------------------------------------------
 
     def _register(self) -> None:
-        while self._guarded(self._write_registration, default=False) is False and not self.stopping.is_set():
+        while self._guarded(self.liveness.register, default=False) is False and not self.stopping.is_set():
             pass  # the database is down at start: keep trying until it is back or we are stopped
 
-    def _write_registration(self) -> bool:
-        presence.register_worker(self.id, queues=self.queues, concurrency=self.concurrency, using=self.using)
-        persist_registered_tasks(self.app, worker_id=self.id)
-        return True
-
     def _heartbeat(self) -> None:
-        presence.heartbeat(self.id, using=self.using)
-        self.leases.renew(self.id, [*self.running, *self.ahead.uuids()])
+        self.liveness.heartbeat([*self.running, *self.ahead.uuids()])
 
     def _rescue(self) -> None:
-        requeued, failed = self.leases.rescue()
-        if requeued or failed:
-            logger.warning("rescued tasks of lost workers: requeued=%d failed=%d", requeued, failed)
+        self.liveness.rescue()
         self.claimer.look_for_suspects()
 
     def _writing(self) -> bool:
         # A finished run's outcome (and a retry's successor) may still be on its way.
         return self.runner.writer is not None and self.runner.writer.busy
-
-    def _listen(self, listener: notifiers.BaseListener) -> None:
-        while not self.stopping.is_set():
-            received = listener.wait(self.poll_interval)
-            if any(channel == notifiers.CANCEL for channel, _ in received):
-                self.cancels.hint.set()
-            if received:
-                self.wakeup.set()
 
     # -- shutdown ---------------------------------------------------------------
 
@@ -284,16 +269,12 @@ class Worker:
             self.wakeup.clear()
         self._release_claimed_ahead()  # a slot may have put one back meanwhile
         self._release_leftovers()
-        self._guarded(lambda: presence.mark_stopped(self.id, using=self.using), None)
+        self._guarded(self.liveness.mark_stopped, None)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(timeout=5)
         if not self._loop.is_running():
             self._loop.close()
-        if self.runner.processes is not None:
-            self.runner.processes.close()
-        if self.runner.writer is not None:
-            self.runner.writer.close()
-        self._threads.close()
+        self.runner.close()
 
     def _release_claimed_ahead(self) -> None:
         # Claimed but never started: back to the queue at once, not after the grace period.
@@ -302,15 +283,10 @@ class Worker:
             self._guarded(lambda: self.leases.release(self.id, [r.uuid for r in records]), 0)
 
     def _release_leftovers(self) -> None:
-        leftovers = self.running.entries()
-        if not leftovers:
-            return
-        for run, future in leftovers:
-            run.released = True
-            run.stop("worker shut down")
-            future.cancel()
-        released = self._guarded(lambda: self.leases.release(self.id, [run.uuid for run, _ in leftovers]), 0)
-        logger.warning("released %d unfinished task(s) back to the queue", released)
+        uuids = self.running.abandon()
+        if uuids:
+            released = self._guarded(lambda: self.leases.release(self.id, uuids), 0)
+            logger.warning("released %d unfinished task(s) back to the queue", released)
 
     @property
     def uses_task_processes(self) -> bool:

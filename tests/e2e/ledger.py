@@ -92,9 +92,9 @@ class Ledger:
             problems["reruns"] = self.reruns
         found = {name: keys[:10] for name, keys in problems.items() if keys}
         assert not found, f"{self}: {found}"
-        assert self.statuses == Counter(
-            {"success": self.total}
-        ), f"{self}: {dict(list(self.failed.items())[:5])}"
+        assert self.statuses == Counter({"success": self.total}), (
+            f"{self}: {dict(list(self.failed.items())[:5])}"
+        )
 
 
 def audit(tasks: dict[str, Any], journal: Journal, *, using: str = "default") -> Ledger:

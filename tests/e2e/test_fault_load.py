@@ -88,9 +88,9 @@ def test_sigkilled_worker_under_load_loses_nothing_and_recovers_within_the_lease
         assert rescued or finished_by_victim, (row.rescues, row.worker_id)
     ledger.recovery = recovered.recovery
     lease = django_settings.QTASKS["LEASE_TIMEOUT"] + django_settings.QTASKS["RESCUE_INTERVAL"]
-    assert (
-        recovered.recovery < lease + 4
-    ), f"recovery took {recovered.recovery:.1f}s (lease + sweep = {lease}s)"
+    assert recovered.recovery < lease + 4, (
+        f"recovery took {recovered.recovery:.1f}s (lease + sweep = {lease}s)"
+    )
     report(record_property, ledger, orphaned=len(orphaned))
     fleet.stop_all()
 

@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from qtasks_django.queue import operations
+from qtasks_django import operations
 from qtasks_django.models import TaskRecord
 from qtasks_django.notifiers import ENQUEUED, get_notifier
 from qtasks_django.status import TaskStatus

@@ -11,9 +11,8 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from qtasks_django.queue.claims import Claims
-from qtasks_django import app
 from qtasks_django.models import TaskRecord
+from qtasks_django.queue.claims import Claims
 from tests.factories import TaskRecordFactory
 
 LEASE_TIMEOUT = 5  # tests/settings.py

@@ -9,11 +9,11 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from qtasks_django import SyncResult
+from qtasks_django.models import TaskLog, TaskRecord
 from qtasks_django.queue.claims import Claims
 from qtasks_django.queue.finishes import Finishes
 from qtasks_django.queue.leases import Leases
-from qtasks_django import SyncResult, app
-from qtasks_django.models import TaskLog, TaskRecord
 from tests.factories import TaskRecordFactory
 from tests.integration.helpers import qtasks_settings
 

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from qtasks_django.queue.claims import Claims
-from qtasks_django.queue.finishes import Finishes
 from qtasks_django import app
 from qtasks_django.models import TaskRecord
+from qtasks_django.queue.claims import Claims
+from qtasks_django.queue.finishes import Finishes
 from qtasks_django.tasks.execution import Outcome
 from qtasks_django.tasks.run import TaskRun
 from qtasks_django.tasks.task import SyncTask

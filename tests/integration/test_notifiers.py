@@ -10,15 +10,15 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
-from qtasks_django.queue.claims import Claims
-from qtasks_django.queue.finishes import Finishes
-from qtasks_django.queue.leases import Leases
 from qtasks_django import app
 from qtasks_django.models import TaskRecord
 from qtasks_django.notifiers import ENQUEUED, FINISHED, get_notifier
 from qtasks_django.notifiers.base import PollingNotifier
 from qtasks_django.notifiers.postgres import PostgresNotifier
 from qtasks_django.notifiers.redis import RedisNotifier
+from qtasks_django.queue.claims import Claims
+from qtasks_django.queue.finishes import Finishes
+from qtasks_django.queue.leases import Leases
 from tests.factories import TaskRecordFactory
 from tests.integration.helpers import qtasks_settings
 from tests.tasks import add

@@ -216,7 +216,7 @@ class TestRetryChains:
         assert not remaining() & {row.pk for row in ended + failed}
 
     def test_old_attempts_go_when_the_young_last_attempt_has_ended(self) -> None:
-        first, last = self.chain("retry", "success")
+        _first, last = self.chain("retry", "success")
         last.finished_at = timezone.now()
         last.save(update_fields=["finished_at"])
 
@@ -225,7 +225,7 @@ class TestRetryChains:
         assert remaining() == {last.pk}
 
     def test_an_attempt_whose_successor_is_gone_counts_as_ended(self) -> None:
-        first, second = self.chain("retry", "success")
+        _first, second = self.chain("retry", "success")
         second.delete()
 
         prune("--older-than", "1d")

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from qtasks_django.queue.claims import Claims
 from qtasks_django import SyncResult, app
 from qtasks_django.models import TaskRecord
+from qtasks_django.queue.claims import Claims
 from tests.integration.helpers import chain_of, qtasks_settings
 from tests.tasks import cancel_never_retried, not_listed, risky, risky_subclass, succeeds_third
 

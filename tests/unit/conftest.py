@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from qtasks_django.tasks.app import _live_apps
-
 from qtasks_django import AsyncRouter, BaseRouter, QueueTasks, SyncRouter, shared_task
-from qtasks_django.tasks.app import default_app, shared_registry
+from qtasks_django.tasks.app import _live_apps, default_app, shared_registry
 
 Declare = Callable[..., Any]
 

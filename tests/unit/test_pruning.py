@@ -30,7 +30,7 @@ def test_retentions_read_as_durations(text, expected) -> None:
 
 @pytest.mark.parametrize("text", ["", "d", "7x", "-1", "seven days", -3, True, None])
 def test_anything_else_is_not_a_retention(text) -> None:
-    with pytest.raises(ValueError, match="duration|negative"):
+    with pytest.raises(ValueError, match=r"duration|negative"):
         parse_duration(text)
 
 

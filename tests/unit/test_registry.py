@@ -426,7 +426,11 @@ def test_shared_task_declared_after_an_app_is_built_is_in_its_tasks(shared) -> N
         ("retry_on_exc", [int], "retry_on_exc must be a list of BaseException subclasses"),
         ("retry_on_exc", ValueError, "retry_on_exc must be a list of BaseException subclasses"),
         ("executor", object, "executor must be a BaseTaskExecutor subclass"),
-        ("executor", "qtasks_django.tasks.executors.TaskExecutor", "executor must be a BaseTaskExecutor subclass"),
+        (
+            "executor",
+            "qtasks_django.tasks.executors.TaskExecutor",
+            "executor must be a BaseTaskExecutor subclass",
+        ),
         ("middlewares_before", [object], "middlewares_before must be a list of TaskMiddleware subclasses"),
         ("middlewares_after", Before, "middlewares_after must be a list of TaskMiddleware subclasses"),
         ("max_time", 0, "max_time must be a positive number"),

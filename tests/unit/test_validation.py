@@ -21,8 +21,8 @@ from qtasks_django import (
     QueueTasks,
     TaskNotRegistered,
 )
-from qtasks_django.tasks.definition import build_schema
 from qtasks_django.serialization import encoded_size, find_non_json, to_json
+from qtasks_django.tasks.definition import build_schema
 from qtasks_django.tasks.validation import check_binding, resolve_schema, validate_call, validate_priority
 
 
