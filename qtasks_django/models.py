@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .limits import QUEUE_NAME_MAX, TASK_NAME_MAX
+from .serialization import ExactJSONEncoder
 from .status import FINAL_STATUSES, TaskStatus
 
 
@@ -37,13 +39,14 @@ class TaskRecord(models.Model):
     """One run request of a task and everything that happened to it."""
 
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    task_name = models.CharField(max_length=255)
-    queue = models.CharField(max_length=100, default="default")
+    task_name = models.CharField(max_length=TASK_NAME_MAX)
+    queue = models.CharField(max_length=QUEUE_NAME_MAX, default="default")
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.NEW)
     priority = models.IntegerField(default=0)
-    args = models.JSONField(default=list, blank=True)
-    kwargs = models.JSONField(default=dict, blank=True)
-    returning = models.JSONField(null=True, blank=True)
+    # ExactJSONEncoder: a float stays a float through jsonb (serialization.dumps).
+    args = models.JSONField(default=list, blank=True, encoder=ExactJSONEncoder)
+    kwargs = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
+    returning = models.JSONField(null=True, blank=True, encoder=ExactJSONEncoder)
     traceback = models.TextField(blank=True, default="")
     cancel_reason = models.TextField(blank=True, default="")
     cancel_requested_at = models.DateTimeField(
@@ -144,7 +147,7 @@ class TaskProgress(models.Model):
 
     task = models.ForeignKey(TaskRecord, on_delete=models.CASCADE, related_name="progress_items")
     seq = models.PositiveIntegerField()
-    value = models.JSONField(null=True)
+    value = models.JSONField(null=True, encoder=ExactJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -194,10 +197,10 @@ class WorkerRecord(models.Model):
 class RegisteredTask(models.Model):
     """The persisted metadata of a task's ``TaskExecSchema`` (callables by dotted path)."""
 
-    name = models.CharField(primary_key=True, max_length=255)
+    name = models.CharField(primary_key=True, max_length=TASK_NAME_MAX)
     func = models.CharField(max_length=500, help_text="Dotted path of the task function.")
     priority = models.IntegerField(default=0)
-    queue = models.CharField(max_length=100, default="default")
+    queue = models.CharField(max_length=QUEUE_NAME_MAX, default="default")
     awaiting = models.BooleanField(default=False)
     generating = models.CharField(max_length=8, blank=True, default="", help_text="'sync', 'async' or empty.")
     echo = models.BooleanField(default=False)

@@ -19,6 +19,20 @@ from ..models import TaskRecord
 from ..status import TaskStatus
 
 
+def suspect_after() -> int:
+    """How many rescues make a task a *suspect*, claimed only to run alone.
+
+    A worker that dies takes every task it ran back to the queue, innocent ones with
+    the task that killed it. Rescued once, tasks are claimed as usual again, so that
+    after a crash N tasks recover together in about one task's time, not N. A task
+    rescued twice has been beside two dying workers: it then runs alone, so a task
+    that kills every worker reaches ``MAX_RESCUES`` without condemning its neighbours
+    (they get their own lone runs and finish). With ``MAX_RESCUES = 1`` there is no
+    second chance to spare, and a task runs alone from its first rescue.
+    """
+    return max(1, min(2, settings.MAX_RESCUES))
+
+
 class Claims:
     """Find and claim ready task rows in the database ``using``."""
 
@@ -30,10 +44,10 @@ class Claims:
     ) -> list[TaskRecord]:
         """Lock up to ``limit`` ready tasks, mark them ``process`` under a fresh lease, return them.
 
-        Tasks that were rescued (their worker died while running them) are *suspects*:
-        they may be the ones that killed it. They are claimed only with ``suspects=True``,
-        one at a time, by a worker that runs nothing else, so a poison task never takes
-        innocent tasks down with it.
+        Tasks rescued ``suspect_after()`` times (their workers died while running them)
+        are *suspects*: they may be what killed them. They are claimed only with
+        ``suspects=True``, one at a time, by a worker that runs nothing else, so a poison
+        task never takes innocent tasks down with it.
         """
         if limit <= 0:
             return []
@@ -57,7 +71,7 @@ class Claims:
 
     def suspects_waiting(self, queues: list[str] | None) -> bool:
         """Whether a rescued task is ready and waits for a worker to run it alone."""
-        return TaskRecord.objects.using(self.using).ready(queues).filter(rescues__gt=0).exists()
+        return TaskRecord.objects.using(self.using).ready(queues).filter(rescues__gte=suspect_after()).exists()
 
     def has_ready(self, queues: list[str] | None) -> bool:
         """Whether any task is ready to run now."""
@@ -93,11 +107,11 @@ class Claims:
             f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
             f"started_at = %s, updated_at = %s WHERE uuid IN ("
             f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
-            f"AND rescues {'>' if suspects else '='} 0 "
+            f"AND rescues {'>=' if suspects else '<'} %s "
             f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"RETURNING {returning}"
         )
-        params = [*lease.values(), now, *([list(queues)] if queues else []), limit]
+        params = [*lease.values(), now, *([list(queues)] if queues else []), suspect_after(), limit]
         connection.ensure_connection()
         raw = connection.connection
         with connection.wrap_database_errors, psycopg.Cursor(raw) as setting, psycopg.Cursor(raw) as cursor:
@@ -131,7 +145,8 @@ class Claims:
         manager = TaskRecord.objects.using(self.using)
         with transaction.atomic(using=self.using):
             ready = manager.ready(queues, now).select_for_update(skip_locked=True)
-            ready = ready.filter(rescues__gt=0) if suspects else ready.filter(rescues=0)
+            threshold = suspect_after()
+            ready = ready.filter(rescues__gte=threshold) if suspects else ready.filter(rescues__lt=threshold)
             ids = list(ready.values_list("pk", flat=True)[:limit])
             if not ids:
                 return []

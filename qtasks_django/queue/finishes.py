@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import notifiers
 from ..exceptions import LeaseLost
 from ..models import TaskLog, TaskProgress, TaskRecord
-from ..serialization import json_text
+from ..serialization import json_text, storable_text
 from ..status import TaskStatus
 
 
@@ -38,6 +38,11 @@ class Finish:
     finished_at: datetime | None = None
 
 
+#: Text a run produces (its exception, its cancel reason): NUL or a lone surrogate in it is
+#: escaped (``storable_text``), so the task's own error is kept instead of lost to a DataError.
+TEXT_FIELDS = ("traceback", "cancel_reason")
+
+
 class Finishes:
     """Write the ends of runs and their progress items in the database ``using``."""
 
@@ -47,6 +52,7 @@ class Finishes:
     def finish(self, record: TaskRecord, *, logs: list[dict[str, Any]] | None = None, **fields: Any) -> bool:
         """Write the end of a run if this worker still holds the lease; return whether it did."""
         now = timezone.now()
+        fields = _storable(fields)
         # A transaction only when there is more than the fenced UPDATE to write;
         # alone, the UPDATE is atomic and the wake-up may follow it.
         with transaction.atomic(using=self.using) if logs else contextlib.nullcontext():
@@ -65,7 +71,7 @@ class Finishes:
             )
             if updated and logs:
                 TaskLog.objects.using(self.using).bulk_create(
-                    TaskLog(task_id=record.pk, **line) for line in logs
+                    TaskLog(task_id=record.pk, **_storable(line)) for line in logs
                 )
             if updated:
                 notifiers.get_notifier(self.using).send_on_commit(notifiers.FINISHED, str(record.pk))
@@ -179,8 +185,8 @@ class Finishes:
             "token": ("uuid", [end.lease_token for end in finishes]),
             "status": ("text", [str(end.status) for end in finishes]),
             "returning": ("jsonb", [json_text(end.returning) for end in finishes]),
-            "traceback": ("text", [end.traceback for end in finishes]),
-            "cancel_reason": ("text", [end.cancel_reason for end in finishes]),
+            "traceback": ("text", [storable_text(end.traceback) for end in finishes]),
+            "cancel_reason": ("text", [storable_text(end.cancel_reason) for end in finishes]),
             "started_at": ("timestamptz", [end.started_at for end in finishes]),
             "finished_at": ("timestamptz", [end.finished_at or now for end in finishes]),
         }
@@ -212,6 +218,16 @@ class Finishes:
             for uuid in written:
                 notifier.send(notifiers.FINISHED, str(uuid))
         return written
+
+
+def _storable(fields: dict[str, Any]) -> dict[str, Any]:
+    # Log lines are text too: their message and logger name.
+    return {
+        name: storable_text(value)[: (255 if name == "logger" else None)]
+        if isinstance(value, str) and name in (*TEXT_FIELDS, "message", "logger")
+        else value
+        for name, value in fields.items()
+    }
 
 
 def _times(end: Finish) -> dict[str, Any]:

@@ -8,6 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..exceptions import InvalidTaskDefinition
+from ..limits import (
+    DURATION_MAX,
+    INT_MAX,
+    INT_MIN,
+    QUEUE_NAME_MAX,
+    TASK_NAME_MAX,
+    int_in_range,
+    unstorable_text,
+)
 from .executors import BaseTaskExecutor
 from .middleware import TaskMiddleware
 
@@ -83,20 +92,29 @@ def build_schema(
     if not callable(func):
         raise InvalidTaskDefinition(f"@task needs a function, got {func!r}")
     label = _task_name(func, name)
-    _check(isinstance(priority, int) and not isinstance(priority, bool), label, "priority must be an int")
+    _check(int_in_range(priority), label, f"priority must be an int from {INT_MIN} to {INT_MAX}")
     _check(isinstance(echo, bool), label, "echo must be a bool")
-    _check(max_time is None or _positive_number(max_time), label, "max_time must be a positive number")
-    _check(retry is None or (_int(retry) and retry >= 0), label, "retry must be an int >= 0")
+    _check(not echo or _takes_first_argument(func), label, "echo=True needs a first parameter for the task")
+    _check(
+        max_time is None or _duration(max_time),
+        label,
+        f"max_time must be a number of seconds in (0, {DURATION_MAX}]",
+    )
+    _check(retry is None or int_in_range(retry, 0), label, f"retry must be an int from 0 to {INT_MAX}")
     _check_classes(retry_on_exc, BaseException, label, "retry_on_exc")
     for option, value in (("decode", decode), ("generate_handler", generate_handler)):
         _check(value is None or callable(value), label, f"{option} must be callable")
     _check(tags is None or _str_list(tags), label, "tags must be a list of strings")
+    for tag in tags or ():
+        problem = unstorable_text(tag)
+        _check(problem is None, label, f"the tag {tag!r} {problem}")
     _check(description is None or isinstance(description, str), label, "description must be a string")
     _check_executor(executor, label)
     _check_classes(middlewares_before, TaskMiddleware, label, "middlewares_before")
     _check_classes(middlewares_after, TaskMiddleware, label, "middlewares_after")
     extra = dict(extra or {})
-    _check("queue" not in extra or isinstance(extra["queue"], str), label, "queue must be a string")
+    if "queue" in extra:
+        _check_queue(extra["queue"], label)
     return TaskExecSchema(
         name=label,
         priority=priority,
@@ -121,9 +139,46 @@ def build_schema(
 def _task_name(func: Callable[..., Any], name: str | None) -> str:
     """``name``, else the function's own; a caller may pass anything, so check it is a string."""
     label: object = name or getattr(func, "__name__", repr(func))
-    if isinstance(label, str) and label != "":
-        return label
-    raise InvalidTaskDefinition(f"Task {label!r}: name must be a non-empty string")
+    if not isinstance(label, str) or label == "":
+        raise InvalidTaskDefinition(f"Task {label!r}: name must be a non-empty string")
+    shown = label if len(label) <= 80 else f"{label[:77]}..."
+    if len(label) > TASK_NAME_MAX:
+        raise InvalidTaskDefinition(
+            f"Task {shown!r}: the name has {len(label)} characters, above the limit of {TASK_NAME_MAX}"
+        )
+    problem = unstorable_text(label)
+    if problem:
+        raise InvalidTaskDefinition(f"Task {shown!r}: the name {problem}")
+    return label
+
+
+def check_queue_name(queue: Any) -> str | None:
+    """Say what is wrong with a queue name, or ``None`` when a queue column holds it."""
+    if not isinstance(queue, str) or queue == "":
+        return f"queue must be a non-empty string, got {queue!r}"
+    if len(queue) > QUEUE_NAME_MAX:
+        return f"queue names have at most {QUEUE_NAME_MAX} characters, got {len(queue)}"
+    problem = unstorable_text(queue)
+    return f"the queue name {problem}" if problem else None
+
+
+def _check_queue(queue: Any, label: str) -> None:
+    problem = check_queue_name(queue)
+    _check(problem is None, label, str(problem))
+
+
+def _takes_first_argument(func: Callable[..., Any]) -> bool:
+    # echo=True passes the task object as the first positional argument.
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):  # no introspectable signature: let it be
+        return True
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    return bool(parameters) and parameters[0].kind in kinds
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -142,12 +197,9 @@ def _check(ok: bool, label: str, message: str) -> None:
         raise InvalidTaskDefinition(f"Task {label!r}: {message}")
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+def _duration(value: Any) -> bool:
+    # NaN fails both comparisons; inf fails the second.
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= DURATION_MAX
 
 
 def _str_list(value: Any) -> bool:

@@ -84,7 +84,7 @@ def build_row(app: QueueTasks, call: Call) -> NewRow:
 
 def check_can_wait(app: QueueTasks, timeout: Any) -> None:
     """Refuse a wait that cannot end well: a bad timeout, or one inside a transaction."""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:  # NaN too
         raise QTasksError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
     if app.queue.in_transaction:
         raise QTasksError(
@@ -100,7 +100,12 @@ def start_time(now: dt.datetime, eta: Any, countdown: Any) -> dt.datetime:
     if countdown is not None:
         if isinstance(countdown, bool) or not isinstance(countdown, int | float) or not countdown >= 0:
             raise InvalidTaskArguments(f"countdown must be a number of seconds >= 0, got {countdown!r}")
-        return now + dt.timedelta(seconds=countdown)
+        try:
+            return now + dt.timedelta(seconds=countdown)
+        except (OverflowError, ValueError):  # inf, or past the year 9999
+            raise InvalidTaskArguments(
+                f"countdown of {countdown!r} seconds ends past the last date a datetime holds"
+            ) from None
     if eta is not None:
         if not isinstance(eta, dt.datetime):
             raise InvalidTaskArguments(f"eta must be a datetime, got {eta!r}")

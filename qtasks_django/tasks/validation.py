@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..exceptions import InvalidTaskArguments, PayloadTooLarge, TaskNotRegistered
+from ..limits import INT_MAX, INT_MIN, int_in_range
 from ..serialization import Encoded, encode, find_non_json
 from .definition import TaskExecSchema
 
@@ -76,6 +77,7 @@ def _call_signature(func: Any, echo: bool) -> inspect.Signature | None:
 
 
 def validate_priority(priority: Any) -> int:
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InvalidTaskArguments(f"priority must be an int, got {priority!r}")
-    return priority
+    """Return ``priority`` if the priority column holds it; raise ``InvalidTaskArguments``."""
+    if not int_in_range(priority):
+        raise InvalidTaskArguments(f"priority must be an int from {INT_MIN} to {INT_MAX}, got {priority!r}")
+    return int(priority)

@@ -1,9 +1,9 @@
 """What the claim loop puts into free slots each round.
 
 Tasks claimed ahead go first; then fresh claims for the slots still free, plus a top-up
-of the tasks claimed ahead while tasks are short. A rescued task (a *suspect*: it may be
-what killed its last worker) runs alone: the worker drains, claims that one task, and
-claims nothing else until it ends.
+of the tasks claimed ahead while tasks are short. A task rescued twice (a *suspect*: it may
+be what killed its workers; see ``claims.suspect_after``) runs alone: the worker drains,
+claims that one task, and claims nothing else until it ends.
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ class Claimer:
             self.suspects = False
             return 0
         self.quarantined = True
-        logger.info(
-            "task=%s uuid=%s was rescued before: running it alone", records[0].task_name, records[0].uuid
-        )
+        record = records[0]
+        logger.info("task=%s uuid=%s was rescued %d times: running it alone", record.task_name, record.uuid, record.rescues)
         self.slots.start(records[0])
         return 1

@@ -28,6 +28,11 @@ class WakeUps:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the listening thread runs (the worker watches it)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         """Stop listening (within one poll interval) and close the listener."""
         self._stopped.set()

@@ -16,13 +16,12 @@ import uuid as uuid_lib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, InterfaceError, close_old_connections, connections
-
 from .. import notifiers
 from ..conf import settings
 from ..queue.claims import Claims
 from ..queue.finishes import Finishes
 from ..queue.leases import Leases
+from ..queue.outages import waiting_out_outage
 from .cancels import CancelWatch
 from .claim_ahead import ClaimAhead
 from .claiming import Claimer
@@ -80,6 +79,7 @@ class Worker:
         self.stopping = threading.Event()
         self.force = threading.Event()
         self.wakeup = threading.Event()
+        self.failure: str | None = None  # why the worker stopped itself (it then exits non-zero)
         self._due: dict[str, float] = {}
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._serve_loop, name="qtasks-loop", daemon=True)
@@ -155,6 +155,7 @@ class Worker:
         wakeups.start()
         try:
             while not self.stopping.is_set():
+                self._watch_threads(wakeups)
                 claimed = self._guarded(self._iteration, default=0)
                 if self.burst and not claimed and self._idle():
                     break
@@ -221,16 +222,21 @@ class Worker:
             func()
 
     def _guarded(self, func: Callable[[], Any], default: Any) -> Any:
-        """Run a database step; on an outage log, back off and let the loop retry."""
-        try:
-            return func()
-        except (DatabaseError, InterfaceError) as exc:
-            logger.warning("database unavailable (%s); retrying in %.1fs", exc, self.poll_interval)
-            close_old_connections()
-            for conn in connections.all(initialized_only=True):
-                conn.close()
-            self.stopping.wait(self.poll_interval)
-            return default
+        return waiting_out_outage(func, default, stopping=self.stopping, interval=self.poll_interval)
+
+    def _watch_threads(self, wakeups: WakeUps) -> None:
+        """A dead thread of our own (a bug) stops the worker: it would claim tasks it cannot end."""
+        writer_alive = self.runner.writer is None or self.runner.writer.alive
+        threads = {
+            "event loop": self._loop_thread.is_alive(),
+            "outcome writer": writer_alive,
+            "wake-up": wakeups.alive,
+        }
+        dead = [name for name, alive in threads.items() if not alive]
+        if dead and self.failure is None:
+            self.failure = f"the worker's {' and '.join(dead)} thread died"
+            logger.critical("%s: releasing its tasks and exiting", self.failure)
+            self.stop(force=True)
 
     def _components(self) -> dict[str, Any]:
         queue = self.app.queue
@@ -287,10 +293,6 @@ class Worker:
         if uuids:
             released = self._guarded(lambda: self.leases.release(self.id, uuids), 0)
             logger.warning("released %d unfinished task(s) back to the queue", released)
-
-    @property
-    def uses_task_processes(self) -> bool:
-        return self.runner.processes is not None
 
     @property
     def has_stuck_threads(self) -> bool:

@@ -17,10 +17,10 @@ import traceback as traceback_lib
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import connections
 
 from ..queue.finishes import Finishes
-from ..queue.outages import retrying_db_errors
+from ..queue.outages import UNAVAILABLE, retrying_db_errors
 from ..status import TaskStatus
 from ..tasks.execution import Outcome
 from .outcomes import as_finish, is_plain, log_lost_lease, record_outcome, send_finished
@@ -69,7 +69,13 @@ class OutcomeWriter:
         self._pending.put(None)
         self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs: the worker stops itself if it died (nothing would be recorded)."""
+        return self._thread.is_alive()
+
     def _serve(self) -> None:
+        batch: list[tuple[TaskRun, Outcome, Future[bool]]] = []
         try:
             while True:
                 batch, stop = self._take()
@@ -81,9 +87,28 @@ class OutcomeWriter:
                     self._write_plain(plain)
                 if stop:
                     return
+        except BaseException as exc:
+            # A bug here must not leave runs waiting forever for their outcome: settle
+            # them, then die loudly (the worker sees ``alive`` go false and stops).
+            self._fail_pending(batch, exc)
+            raise
         finally:
             for conn in connections.all(initialized_only=True):
                 conn.close()
+
+    def _fail_pending(self, batch: list[tuple[TaskRun, Outcome, Future[bool]]], exc: BaseException) -> None:
+        logger.critical("the outcome writer failed; the worker will stop", exc_info=exc)
+        futures = [future for _, _, future in batch]
+        while True:
+            try:
+                item = self._pending.get_nowait()
+            except queue_lib.Empty:
+                break
+            if item is not None:
+                futures.append(item[2])
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
 
     def _take(self) -> tuple[list[tuple[TaskRun, Outcome, Future[bool]]], bool]:
         first = self._pending.get()
@@ -105,13 +130,13 @@ class OutcomeWriter:
             written = retrying_db_errors(
                 self.finishes.finish_many, [as_finish(run, outcome) for run, outcome, _ in items]
             )
-        except (OperationalError, InterfaceError) as exc:  # the database stayed away
+        except UNAVAILABLE as exc:  # the database stayed away
             for _, _, future in items:
                 future.set_exception(exc)
             return
-        except DatabaseError:
-            # One value the database refuses (a NUL in a string, say) fails the whole
-            # statement: write them one by one so only that task ends in error.
+        except Exception:
+            # One value the database or its driver refuses fails the whole statement:
+            # write them one by one so only that task ends in error.
             logger.warning("a batch of outcomes was refused; writing them one by one", exc_info=True)
             for run, outcome, future in items:
                 _settle(future, _write_one, run, outcome)
@@ -126,14 +151,40 @@ class OutcomeWriter:
 
 
 def _write_one(run: TaskRun, outcome: Outcome) -> bool:
-    """Write one outcome; if the database refuses it, write the refusal as the task's error."""
+    """Write one outcome; if it is refused, write the refusal as the task's error instead."""
     try:
         return bool(retrying_db_errors(record_outcome, run, outcome))
-    except (OperationalError, InterfaceError):
+    except UNAVAILABLE:
         raise
-    except DatabaseError:
-        refusal = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
-        return bool(retrying_db_errors(record_outcome, run, refusal))
+    except Exception:  # a DataError, or the driver failing to encode a value
+        logger.warning("task %s: its outcome was refused; recording the refusal as its error", run.uuid)
+        reason = traceback_lib.format_exc()
+        if run.ctx.log_lines:  # they may be what was refused: the refusal is written without them
+            reason += f"\n({len(run.ctx.log_lines)} log line(s) of the run were not kept)"
+            run.ctx.log_lines.clear()
+        return bool(retrying_db_errors(record_outcome, run, refusal(outcome, reason)))
+
+
+def refusal(outcome: Outcome, reason: str) -> Outcome:
+    """The error that replaces an outcome that could not be stored, keeping what it said."""
+    kept = [f"The task's outcome ({outcome.status}) could not be stored:\n\n{reason}"]
+    if outcome.traceback:
+        kept.append(f"The task's own traceback:\n\n{outcome.traceback}")
+    if outcome.cancel_reason:
+        kept.append(f"The cancel reason: {outcome.cancel_reason}")
+    if outcome.status == TaskStatus.SUCCESS:
+        kept.append(f"The returned value: {_short(outcome.returning)}")
+    return Outcome(
+        status=TaskStatus.ERROR,
+        traceback="\n\n".join(kept),
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+    )
+
+
+def _short(value: Any, limit: int = 2000) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _settle(future: Future[bool], func: Any, *args: Any) -> None:

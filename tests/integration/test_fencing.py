@@ -73,8 +73,7 @@ def test_finish_after_rescue_writes_nothing_even_once_the_row_is_claimed_again()
 
     assert Finishes().finish(stale, status="success", returning="stale") is False
 
-    assert Claims().claim("w2", None, 1) == []  # rescued: a suspect, claimed only to run alone
-    fresh = Claims().claim("w2", None, 1, suspects=True)[0]
+    fresh = Claims().claim("w2", None, 1)[0]  # rescued once: claimed again like any task
     assert fresh.pk == stale.pk and fresh.lease_token != stale.lease_token
     assert Finishes().finish(stale, status="success", returning="stale") is False
     assert TaskRecord.objects.get(pk=fresh.pk).status == "process"
@@ -185,8 +184,8 @@ def test_max_rescues_is_configurable() -> None:
 def test_a_poison_pill_cycle_ends_in_error_after_max_rescues_plus_one_runs() -> None:
     TaskRecordFactory()
     runs = 0
-    # After its first run it is a suspect: only a claim for suspects (run alone) takes it.
-    while (claimed := Claims().claim("w", None, 1, suspects=runs > 0)) and runs < 10:
+    # After its second run it is a suspect: only a claim for suspects (run alone) takes it.
+    while (claimed := Claims().claim("w", None, 1, suspects=runs >= 2)) and runs < 10:
         runs += 1
         expire(claimed[0])  # the worker "dies" on every run
         Leases().rescue()
@@ -220,9 +219,9 @@ def test_a_waiter_is_woken_when_rescue_fails_a_poison_pill() -> None:
     assert results[0].status == "error" and "WorkerLost" in results[0].traceback
 
 
-def test_rescued_tasks_are_claimed_only_alone_and_only_when_asked_for() -> None:
-    suspect = TaskRecordFactory(rescues=1, priority=-5)  # first in run order
-    innocent = [TaskRecordFactory() for _ in range(3)]
+def test_rescued_twice_tasks_are_claimed_only_alone_and_only_when_asked_for() -> None:
+    suspect = TaskRecordFactory(rescues=2, priority=-5)  # first in run order
+    innocent = [TaskRecordFactory(), TaskRecordFactory(rescues=1), TaskRecordFactory()]
 
     batch = Claims().claim("w", None, 10)
     assert {r.pk for r in batch} == {r.pk for r in innocent}  # the suspect is left out
@@ -231,3 +230,23 @@ def test_rescued_tasks_are_claimed_only_alone_and_only_when_asked_for() -> None:
     alone = Claims().claim("w", None, 10, suspects=True)
     assert [r.pk for r in alone] == [suspect.pk]  # one, whatever the limit
     assert Claims().suspects_waiting(None) is False
+
+
+@pytest.mark.parametrize(
+    ("max_rescues", "alone_from"),
+    [(0, 1), (1, 1), (2, 2), (3, 2), (10, 2)],
+)
+def test_tasks_rescued_once_recover_side_by_side_unless_their_next_loss_is_their_last(
+    max_rescues: int, alone_from: int
+) -> None:
+    # Rescued fewer than ``alone_from`` times: claimed with the others (a crash's victims
+    # recover together). From then on: only alone, so a poison pill condemns itself only.
+    rows = {rescues: TaskRecordFactory(rescues=rescues) for rescues in range(4)}
+    with qtasks_settings(MAX_RESCUES=max_rescues):
+        together = {r.pk for r in Claims().claim("w", None, 10)}
+        alone = []
+        while claimed := Claims().claim("w", None, 10, suspects=True):
+            alone.append([r.pk for r in claimed])
+
+    assert together == {rows[n].pk for n in range(alone_from)}
+    assert alone == [[rows[n].pk] for n in range(alone_from, 4)]  # one per claim

@@ -6,6 +6,7 @@ whose shared tasks are removed afterwards, so the default app is never changed.
 
 from __future__ import annotations
 
+import re
 import inspect
 
 import pytest
@@ -421,8 +422,8 @@ def test_shared_task_declared_after_an_app_is_built_is_in_its_tasks(shared) -> N
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("retry", -1, "retry must be an int >= 0"),
-        ("retry", True, "retry must be an int >= 0"),
+        ("retry", -1, "retry must be an int from 0 to 2147483647"),
+        ("retry", True, "retry must be an int from 0 to 2147483647"),
         ("retry_on_exc", [int], "retry_on_exc must be a list of BaseException subclasses"),
         ("retry_on_exc", ValueError, "retry_on_exc must be a list of BaseException subclasses"),
         ("executor", object, "executor must be a BaseTaskExecutor subclass"),
@@ -433,9 +434,9 @@ def test_shared_task_declared_after_an_app_is_built_is_in_its_tasks(shared) -> N
         ),
         ("middlewares_before", [object], "middlewares_before must be a list of TaskMiddleware subclasses"),
         ("middlewares_after", Before, "middlewares_after must be a list of TaskMiddleware subclasses"),
-        ("max_time", 0, "max_time must be a positive number"),
-        ("max_time", -2.5, "max_time must be a positive number"),
-        ("max_time", "10", "max_time must be a positive number"),
+        ("max_time", 0, "max_time must be a number of seconds in (0, 315360000]"),
+        ("max_time", -2.5, "max_time must be a number of seconds in (0, 315360000]"),
+        ("max_time", "10", "max_time must be a number of seconds in (0, 315360000]"),
         ("tags", "x", "tags must be a list of strings"),
         ("tags", ["ok", 3], "tags must be a list of strings"),
         ("priority", "1", "priority must be an int"),
@@ -445,7 +446,20 @@ def test_shared_task_declared_after_an_app_is_built_is_in_its_tasks(shared) -> N
         ("decode", "str", "decode must be callable"),
         ("generate_handler", 5, "generate_handler must be callable"),
         ("description", 5, "description must be a string"),
-        ("queue", 5, "queue must be a string"),
+        ("queue", 5, "queue must be a non-empty string"),
+        # What the columns cannot hold is refused here, not by the database later.
+        ("priority", 2**31, "priority must be an int from -2147483648 to 2147483647"),
+        ("priority", -(2**31) - 1, "priority must be an int from -2147483648 to 2147483647"),
+        ("retry", 2**31, "retry must be an int from 0 to 2147483647"),
+        ("max_time", float("inf"), "max_time must be a number of seconds in (0, 315360000]"),
+        ("max_time", float("nan"), "max_time must be a number of seconds in (0, 315360000]"),
+        ("max_time", 1e12, "max_time must be a number of seconds in (0, 315360000]"),
+        ("tags", ["ok", "a\x00b"], "holds a NUL character"),
+        ("tags", ["\udc80"], "holds a lone surrogate"),
+        ("queue", "", "queue must be a non-empty string"),
+        ("queue", "q" * 101, "queue names have at most 100 characters, got 101"),
+        ("queue", "a\x00", "the queue name holds a NUL character"),
+        ("echo", True, "echo=True needs a first parameter for the task"),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 20 else None,
 )
@@ -474,7 +488,7 @@ def test_decorating_something_not_callable_is_a_definition_error(fresh_app: Queu
 
 
 def test_shared_task_validates_like_the_others(shared) -> None:
-    with pytest.raises(InvalidTaskDefinition, match="max_time must be a positive number"):
+    with pytest.raises(InvalidTaskDefinition, match=re.escape("max_time must be a number of seconds in (0, 315360000]")):
 
         @shared(max_time=0)
         def unit_shared_invalid():
@@ -505,3 +519,46 @@ def test_router_task_clashing_with_the_app_after_include_is_a_duplicate(fresh_ap
         @router.task(name="unit_clash_late")
         def routed():
             return 2
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("n" * 256, "the name has 256 characters, above the limit of 255"),
+        ("n" * 306, "the name has 306 characters, above the limit of 255"),
+        ("bad\x00name", "the name holds a NUL character"),
+        ("bad\ud800name", "the name holds a lone surrogate"),
+    ],
+    ids=["256", "306", "nul", "surrogate"],
+)
+def test_a_name_the_table_cannot_hold_is_refused_at_declaration(registry: Registry, name, message) -> None:
+    with pytest.raises(InvalidTaskDefinition, match=message):
+
+        @registry.task(name=name)
+        def unit_long():
+            return None
+
+    registry.publish()
+    assert name not in registry.app.tasks
+
+
+def test_the_longest_name_the_column_holds_is_accepted(registry: Registry) -> None:
+    @registry.task(name="n" * 255)
+    def unit_longest():
+        return None
+
+    registry.publish()
+    assert "n" * 255 in registry.app.tasks
+
+
+def test_echo_is_accepted_with_a_first_parameter_of_any_positional_kind(registry: Registry) -> None:
+    @registry.task(echo=True)
+    def unit_echo_args(*args):
+        return args
+
+    @registry.task(echo=True)
+    def unit_echo_plain(self, x):
+        return x
+
+    registry.publish()
+    assert registry.app.tasks["unit_echo_args"].echo and registry.app.tasks["unit_echo_plain"].echo

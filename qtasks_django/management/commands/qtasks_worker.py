@@ -21,6 +21,8 @@ from qtasks_django.tasks.app import get_app
 from qtasks_django.worker import Worker
 from qtasks_django.worker.supervisor import Supervisor
 
+#: The exit code of a worker that stopped itself because one of its own threads died.
+FAILED = 3
 logger = logging.getLogger("qtasks_django.worker")
 
 
@@ -131,6 +133,9 @@ class Command(BaseCommand):
         with stop_on_signals(worker):
             worker.run()
         logger.info("worker %s stopped after %d task(s)", worker.id, worker.processed)
+        # A worker that stopped itself (one of its threads died) exits non-zero, so that
+        # its supervisor (systemd, Kubernetes) restarts it.
+        code = FAILED if worker.failure else 0
         if worker.has_stuck_threads:
             time.sleep(0.2)
             if worker.has_stuck_threads:
@@ -138,7 +143,9 @@ class Command(BaseCommand):
                 # process alive; its task was already released or ended.
                 logging.shutdown()
                 sys.stdout.flush()
-                os._exit(0)
+                os._exit(code)
+        if worker.failure:
+            raise CommandError(f"{worker.failure}; its tasks were released", returncode=code)
 
     def _banner(self, worker: Worker) -> None:
         names = sorted(worker.app.tasks)
@@ -147,7 +154,7 @@ class Command(BaseCommand):
             f"  tasks ({len(names)}): {', '.join(names) or '-'}\n"
             f"  queues: {', '.join(worker.queues or ['* (all)'])}\n"
             f"  concurrency: {worker.concurrency}   shutdown timeout: {worker.shutdown_timeout}s   "
-            f"sync tasks in: {'task processes' if worker.uses_task_processes else 'threads'}\n"
+            f"sync tasks in: {'task processes' if worker.runner.processes is not None else 'threads'}\n"
             f"  notifier: {get_notifier().describe()}   poll interval: {worker.poll_interval}s\n"
         )
         self.stdout.flush()
