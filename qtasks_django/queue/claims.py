@@ -30,7 +30,8 @@ def suspect_after() -> int:
     (they get their own lone runs and finish). With ``MAX_RESCUES = 1`` there is no
     second chance to spare, and a task runs alone from its first rescue.
     """
-    return max(1, min(2, settings.MAX_RESCUES))
+    max_rescues: int = settings.MAX_RESCUES
+    return max(1, min(2, max_rescues))
 
 
 class Claims:
@@ -71,7 +72,9 @@ class Claims:
 
     def suspects_waiting(self, queues: list[str] | None) -> bool:
         """Whether a rescued task is ready and waits for a worker to run it alone."""
-        return TaskRecord.objects.using(self.using).ready(queues).filter(rescues__gte=suspect_after()).exists()
+        return (
+            TaskRecord.objects.using(self.using).ready(queues).filter(rescues__gte=suspect_after()).exists()
+        )
 
     def has_ready(self, queues: list[str] | None) -> bool:
         """Whether any task is ready to run now."""

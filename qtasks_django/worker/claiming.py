@@ -88,6 +88,11 @@ class Claimer:
             return 0
         self.quarantined = True
         record = records[0]
-        logger.info("task=%s uuid=%s was rescued %d times: running it alone", record.task_name, record.uuid, record.rescues)
+        logger.info(
+            "task=%s uuid=%s was rescued %d times: running it alone",
+            record.task_name,
+            record.uuid,
+            record.rescues,
+        )
         self.slots.start(records[0])
         return 1

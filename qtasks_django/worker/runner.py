@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import traceback as traceback_lib
+import uuid as uuid_lib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,10 @@ class TaskRunner:
             logger.exception("task=%s uuid=%s could not be processed", run.schema.name, run.uuid)
             failure = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
             await asyncio.wrap_future(self.threads.submit(_quietly, record_outcome, run, failure))
+
+    def unwritten(self) -> list[uuid_lib.UUID]:
+        """Runs that ended but whose outcome was never written (the outcome writer died)."""
+        return self.writer.lost_runs() if self.writer is not None else []
 
     def close(self) -> None:
         """End the task processes, write the outcomes still queued, then stop the threads."""

@@ -163,6 +163,7 @@ class Worker:
                     self.wakeup.wait(self._idle_wait())
                     self.wakeup.clear()
         finally:
+            self._watch_threads(wakeups)  # a burst run may end just as a thread died
             self.stopping.set()
             wakeups.close()
             self._shutdown()
@@ -226,13 +227,11 @@ class Worker:
 
     def _watch_threads(self, wakeups: WakeUps) -> None:
         """A dead thread of our own (a bug) stops the worker: it would claim tasks it cannot end."""
-        writer_alive = self.runner.writer is None or self.runner.writer.alive
-        threads = {
-            "event loop": self._loop_thread.is_alive(),
-            "outcome writer": writer_alive,
-            "wake-up": wakeups.alive,
-        }
-        dead = [name for name, alive in threads.items() if not alive]
+        writer = self.runner.writer
+        alive = {"event loop": self._loop_thread.is_alive(), "wake-up": wakeups.alive}
+        dead = [
+            name for name, up in {**alive, "outcome writer": not writer or writer.alive}.items() if not up
+        ]
         if dead and self.failure is None:
             self.failure = f"the worker's {' and '.join(dead)} thread died"
             logger.critical("%s: releasing its tasks and exiting", self.failure)
@@ -289,7 +288,7 @@ class Worker:
             self._guarded(lambda: self.leases.release(self.id, [r.uuid for r in records]), 0)
 
     def _release_leftovers(self) -> None:
-        uuids = self.running.abandon()
+        uuids = [*self.running.abandon(), *self.runner.unwritten()]
         if uuids:
             released = self._guarded(lambda: self.leases.release(self.id, uuids), 0)
             logger.warning("released %d unfinished task(s) back to the queue", released)

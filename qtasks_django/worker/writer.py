@@ -14,6 +14,7 @@ import logging
 import queue as queue_lib
 import threading
 import traceback as traceback_lib
+import uuid as uuid_lib
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class OutcomeWriter:
         )
         self._lock = threading.Lock()
         self._unwritten = 0
+        self.lost: list[uuid_lib.UUID] = []  # see lost_runs()
         self._thread = threading.Thread(target=self._serve, name="qtasks-finish", daemon=True)
         self._thread.start()
 
@@ -88,26 +90,40 @@ class OutcomeWriter:
                 if stop:
                     return
         except BaseException as exc:
-            # A bug here must not leave runs waiting forever for their outcome: settle
-            # them, then die loudly (the worker sees ``alive`` go false and stops).
+            # A bug here must not leave runs waiting for their outcome: settle them, log
+            # it as critical and end the thread (the worker sees ``alive`` go false and stops).
             self._fail_pending(batch, exc)
-            raise
         finally:
             for conn in connections.all(initialized_only=True):
                 conn.close()
 
     def _fail_pending(self, batch: list[tuple[TaskRun, Outcome, Future[bool]]], exc: BaseException) -> None:
         logger.critical("the outcome writer failed; the worker will stop", exc_info=exc)
-        futures = [future for _, _, future in batch]
+        self._lose(batch, exc)
+        self._lose(self._drain(), exc)
+
+    def lost_runs(self) -> list[uuid_lib.UUID]:
+        """Runs whose outcome this writer never wrote because it died: the worker releases them."""
+        if self.alive:
+            return []
+        # Outcomes queued after it died: no thread reads the queue any more.
+        self._lose(self._drain(), RuntimeError("the outcome writer had stopped"))
+        return list(self.lost)
+
+    def _drain(self) -> list[tuple[TaskRun, Outcome, Future[bool]]]:
+        items: list[tuple[TaskRun, Outcome, Future[bool]]] = []
         while True:
             try:
                 item = self._pending.get_nowait()
             except queue_lib.Empty:
-                break
+                return items
             if item is not None:
-                futures.append(item[2])
-        for future in futures:
+                items.append(item)
+
+    def _lose(self, items: list[tuple[TaskRun, Outcome, Future[bool]]], exc: BaseException) -> None:
+        for run, _, future in items:
             if not future.done():
+                self.lost.append(run.uuid)
                 future.set_exception(exc)
 
     def _take(self) -> tuple[list[tuple[TaskRun, Outcome, Future[bool]]], bool]:

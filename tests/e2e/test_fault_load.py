@@ -24,7 +24,6 @@ from .faults import (  # noqa: F401 (fixtures)
     fleet_fixture,
     full_run,
     journal_fixture,
-    wait_status,
 )
 from .ledger import Journal, report, wait_ended
 
@@ -121,27 +120,65 @@ def test_poison_task_killing_its_worker_ends_error_and_other_tasks_keep_flowing(
     fleet.stop_all()
 
 
-def test_task_claimed_alongside_a_poison_pill_is_not_condemned_with_it(
+def test_a_killed_worker_s_long_tasks_recover_together_not_one_by_one(fleet: Fleet, journal: Journal) -> None:
+    count, seconds = 20, 8.0
+    tasks = enqueue_jobs(count, journal, seconds=seconds)
+    options = ("--concurrency", str(count))
+    victim = fleet.start(*options)
+    wait_for(
+        lambda: TaskRecord.objects.filter(status="process").count() == count,
+        timeout=30,
+        what="all 20 tasks to run",
+        interval=0.05,
+    )
+    victim.send(signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert victim.wait_exit(10) == -signal.SIGKILL
+    assert_no_leftovers(victim)
+    fresh = fleet.start(*options)
+
+    ledger = wait_ended(tasks, journal, timeout=120, since=killed_at, check=lambda: fleet.check_alive(fresh))
+
+    took = time.monotonic() - killed_at
+    ledger.assert_clean(reruns_allowed=True)
+    rows = TaskRecord.objects.filter(pk__in=tasks.values())
+    assert {(row.status, row.rescues, row.worker_id) for row in rows} == {("success", 1, fresh.id)}
+    # Side by side: lease + sweep + one task's 8 s (and start-up), far from 20 x 8 s.
+    assert took < _rescue_window() + seconds + 8, f"recovery took {took:.1f}s"
+    fleet.stop_all()
+
+
+def test_tasks_claimed_alongside_a_poison_pill_are_not_condemned_with_it(
     fleet: Fleet, journal: Journal
 ) -> None:
     poison = get_app().add_task("fault_kills_its_worker", str(journal), "poison").uuid
-    companion = get_app().add_task("fault_job", str(journal), "companion", 0.5).uuid
-    options = ("--concurrency", "2")  # one worker at a time, two slots: it claims both at once
+    companions = enqueue_jobs(5, journal, prefix="companion", seconds=0.5)
+    options = ("--concurrency", "6")  # one worker at a time, six slots: it claims them all at once
     fleet.start(*options)
 
     def expire_leases() -> None:
-        # Skip the lease wait (the test above waits for real): the next sweep requeues at once.
-        TaskRecord.objects.filter(pk__in=[poison, companion], status="process").update(
+        # Skip the lease wait (the tests above wait for real): the next sweep requeues at once.
+        TaskRecord.objects.filter(pk__in=[poison, *companions.values()], status="process").update(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
 
-    deadline = time.monotonic() + 60
-    _replace_dead_workers_until_ended(fleet, poison, options, deadline=deadline, on_death=expire_leases)
-    fleet.start(*options)  # the companion may still be waiting for a worker
+    deadline = time.monotonic() + 90
+    killed = _replace_dead_workers_until_ended(
+        fleet, poison, options, deadline=deadline, on_death=expire_leases
+    )
+    survivor = fleet.start(*options)  # a companion may still be waiting for a worker
 
-    assert TaskRecord.objects.get(pk=poison).status == "error"
-    record = wait_status(companion, ["success", "error"], timeout=20, what="the companion to end")
-    assert (record.status, record.returning) == ("success", "companion"), record.traceback
+    record = TaskRecord.objects.get(pk=poison)
+    assert (record.status, record.rescues) == ("error", qtasks_settings.MAX_RESCUES), record.traceback
+    assert len(killed) == qtasks_settings.MAX_RESCUES + 1
+    ledger = wait_ended(companions, journal, timeout=60, check=lambda: fleet.check_alive(survivor))
+    ledger.assert_clean(reruns_allowed=True)
+    rows = TaskRecord.objects.in_bulk(companions.values())
+    assert {key: (rows[uuid].status, rows[uuid].returning) for key, uuid in companions.items()} == {
+        key: ("success", key) for key in companions
+    }
+    # They shared two dying workers with it, then ran alone (suspects) and finished.
+    assert {row.rescues for row in rows.values()} <= {1, 2}
     fleet.stop_all()
 
 

@@ -6,8 +6,8 @@ whose shared tasks are removed afterwards, so the default app is never changed.
 
 from __future__ import annotations
 
-import re
 import inspect
+import re
 
 import pytest
 from django.test import override_settings
@@ -488,7 +488,9 @@ def test_decorating_something_not_callable_is_a_definition_error(fresh_app: Queu
 
 
 def test_shared_task_validates_like_the_others(shared) -> None:
-    with pytest.raises(InvalidTaskDefinition, match=re.escape("max_time must be a number of seconds in (0, 315360000]")):
+    with pytest.raises(
+        InvalidTaskDefinition, match=re.escape("max_time must be a number of seconds in (0, 315360000]")
+    ):
 
         @shared(max_time=0)
         def unit_shared_invalid():
