@@ -50,6 +50,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # Django checks ``?_to_field=`` only when it is not empty, then looks the empty
+        # name up as a field: FieldDoesNotExist, a 500. Empty means the primary key.
+        return super().get_object(request, object_id, from_field or None)
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

@@ -179,5 +179,18 @@ def test_the_live_endpoint_never_answers_500(admin_client, query, data_visible) 
     assert response.status_code in (200, 400), query
 
 
+@PROPERTY
+@given(
+    query=query_of(["_changelist_filters", "_to_field", "_popup"]), page=st.sampled_from(["change", "cancel"])
+)
+def test_the_detail_and_cancel_pages_never_answer_500(admin_client, query, page) -> None:
+    task = TaskRecord.objects.first() or TaskRecordFactory()
+    response = admin_client.get(
+        f"{reverse(f'admin:qtasks_django_taskrecord_{page}', args=[task.pk])}?{query}"
+    )
+
+    assert response.status_code in (200, 302, 400), query
+
+
 def test_ascii_letters_are_not_a_hostile_search(admin_client) -> None:
     assert admin_client.get(CHANGELIST, {"q": string.ascii_letters}).status_code == 200
