@@ -72,7 +72,7 @@ DELAY = Bounds(0, MAX_SECONDS, unit="seconds")
 PRIORITY = Bounds(MIN_DB_INTEGER, MAX_DB_INTEGER, integer=True)
 #: Slots of one worker process: each may hold a task process (and a database connection).
 CONCURRENCY = Bounds(1, 10_000, integer=True)
-#: How many of each numeric setting accepts (checks.py reports the others).
+#: The range of each numeric setting; checks.py reports a value outside it (E002).
 SETTING_BOUNDS: dict[str, Bounds] = {
     "DEFAULT_PRIORITY": PRIORITY,
     # PostgreSQL stores no single value above 1 GB.
