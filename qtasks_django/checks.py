@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
-from .conf import QTasksSettings, settings
+from .conf import QTasksSettings, refused_numbers, settings
 from .notifiers import get_notifier
 from .notifiers.base import BaseNotifier
 from .status import TaskStatus
@@ -17,17 +17,7 @@ from .tasks.app import QueueTasks
 from .tasks.executors import BaseTaskExecutor
 from .tasks.middleware import TaskMiddleware
 
-_NUMBERS = (
-    "POLL_INTERVAL",
-    "LEASE_TIMEOUT",
-    "HEARTBEAT_INTERVAL",
-    "RESCUE_INTERVAL",
-    "SHUTDOWN_TIMEOUT",
-    "PRUNE_AFTER",
-)
-_NON_NEGATIVE = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "CANCEL_GRACE")
 _SYNC_POOLS = ("process", "thread")
-_POSITIVE_INTS = ("MAX_PAYLOAD_BYTES", "WORKER_CONCURRENCY")
 
 
 @register("qtasks")
@@ -36,7 +26,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if not isinstance(raw, dict):
         return [Error("settings.QTASKS must be a dict", id="qtasks_django.E001")]
     errors: list[CheckMessage] = []
-    known = {f.name for f in fields(QTasksSettings)} - {"extra"}
+    known = {f.name for f in fields(QTasksSettings)} - {"extra", "refused"}
     for key in sorted(set(raw) - known):
         errors.append(
             Warning(
@@ -45,26 +35,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="qtasks_django.W001",
             )
         )
-    for key in _NUMBERS:
-        errors += _number(key, raw, strict=True)
-    for key in _NON_NEGATIVE:
-        errors += _number(key, raw, strict=False)
-    for key in (*_POSITIVE_INTS, "MAX_RESCUES", "DEFAULT_PRIORITY", "CHILD_MAX_TASKS"):
-        value = raw.get(key, getattr(settings, key))
-        if isinstance(value, bool) or not isinstance(value, int) or (key in _POSITIVE_INTS and value <= 0):
-            errors.append(
-                Error(
-                    f"QTASKS[{key!r}] must be an integer{' > 0' if key in _POSITIVE_INTS else ''}, got {value!r}",
-                    id="qtasks_django.E002",
-                )
-            )
+    refused = refused_numbers(raw)
+    errors += [Error(problem, id="qtasks_django.E002") for problem in refused.values()]
     errors += _plain_types(raw)
     errors += _statuses(raw)
     errors += _imports(raw)
     errors += _notifier(raw)
     heartbeat = raw.get("HEARTBEAT_INTERVAL", settings.HEARTBEAT_INTERVAL)
     lease = raw.get("LEASE_TIMEOUT", settings.LEASE_TIMEOUT)
-    if _is_number(heartbeat) and _is_number(lease) and heartbeat >= lease:
+    if not {"HEARTBEAT_INTERVAL", "LEASE_TIMEOUT"} & set(refused) and heartbeat >= lease:
         errors.append(
             Error(
                 "QTASKS['HEARTBEAT_INTERVAL'] must be shorter than LEASE_TIMEOUT, or leases expire under running tasks",
@@ -74,23 +53,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return errors
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _number(key: str, raw: dict[str, Any], *, strict: bool) -> list[CheckMessage]:
-    value = raw.get(key, getattr(settings, key))
-    ok = _is_number(value) and (value > 0 if strict else value >= 0)
-    if ok:
-        return []
-    return [
-        Error(
-            f"QTASKS[{key!r}] must be a number {'> 0' if strict else '>= 0'}, got {value!r}",
-            id="qtasks_django.E002",
-        )
-    ]
-
-
 def _plain_types(raw: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     if not isinstance(raw.get("RETRY_JITTER", True), bool):
@@ -98,14 +60,6 @@ def _plain_types(raw: dict[str, Any]) -> list[CheckMessage]:
     queue = raw.get("DEFAULT_QUEUE", "default")
     if not isinstance(queue, str) or not queue:
         errors.append(Error("QTASKS['DEFAULT_QUEUE'] must be a non-empty string", id="qtasks_django.E002"))
-    rescues = raw.get("MAX_RESCUES", 0)
-    if isinstance(rescues, int) and not isinstance(rescues, bool) and rescues < 0:
-        errors.append(Error("QTASKS['MAX_RESCUES'] must be >= 0", id="qtasks_django.E002"))
-    child_max = raw.get("CHILD_MAX_TASKS", 0)
-    if isinstance(child_max, int) and child_max < 0:
-        errors.append(
-            Error("QTASKS['CHILD_MAX_TASKS'] must be >= 0 (0: never replace)", id="qtasks_django.E002")
-        )
     if raw.get("SYNC_POOL", settings.SYNC_POOL) not in _SYNC_POOLS:
         errors.append(
             Error(

@@ -3,16 +3,94 @@
 Nothing is read at import time: every attribute lookup goes to
 ``django.conf.settings.QTASKS`` (cached until ``setting_changed`` fires), so
 ``override_settings(QTASKS=...)`` works in tests.
+
+A number outside its ``Bounds`` is never handed out: its default stands in, a warning
+is logged, and the system checks (checks.py) report it. Tasks are declared while Django
+loads its apps, before the checks run, so raising there would blame the first task
+instead of naming the setting.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+logger = logging.getLogger(__name__)
+
+#: The longest duration a setting or command-line option may give: ten years, in seconds.
+#: Longer ones are mistakes, and far beyond it ``timedelta``, ``time.sleep`` and datetime
+#: arithmetic overflow.
+MAX_SECONDS = 10 * 365 * 24 * 3600
+#: The range of PostgreSQL's ``integer`` columns (priorities, counters).
+MIN_DB_INTEGER, MAX_DB_INTEGER = -(2**31), 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers a setting or option accepts: finite, within ``[low, high]``, maybe whole."""
+
+    low: float
+    high: float
+    integer: bool = False
+    unit: str = ""
+
+    def describe(self) -> str:
+        """``"an integer from 1 to 10000"``, ``"a finite number from 0 to 315360000 seconds"``."""
+        kind = "an integer" if self.integer else "a finite number"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{kind} from {_plain(self.low)} to {_plain(self.high)}{unit}"
+
+    def refuses(self, value: object) -> str | None:
+        """Return why ``value`` is refused (``"must be ..."``), or None if it is accepted.
+
+        ``True`` is an ``int`` to Python, but never a number the user meant.
+        """
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be {self.describe()}"
+        if self.integer and not isinstance(value, int):
+            return f"must be {self.describe()}"
+        if not math.isfinite(value) or not self.low <= value <= self.high:
+            return f"must be {self.describe()}"
+        return None
+
+
+def _plain(number: float) -> str:
+    """``315360000`` rather than ``3.1536e+08``; ``0.01`` stays."""
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+#: Intervals between polls, heartbeats and sweeps: below 10 ms a worker would spin.
+INTERVAL = Bounds(0.01, MAX_SECONDS, unit="seconds")
+#: Waits that may be zero (retry at once, stop at once, release at once).
+DELAY = Bounds(0, MAX_SECONDS, unit="seconds")
+PRIORITY = Bounds(MIN_DB_INTEGER, MAX_DB_INTEGER, integer=True)
+#: Slots of one worker process: each may hold a task process (and a database connection).
+CONCURRENCY = Bounds(1, 10_000, integer=True)
+#: The range of each numeric setting; checks.py reports a value outside it (E002).
+SETTING_BOUNDS: dict[str, Bounds] = {
+    "DEFAULT_PRIORITY": PRIORITY,
+    # PostgreSQL stores no single value above 1 GB.
+    "MAX_PAYLOAD_BYTES": Bounds(1, 2**30, integer=True, unit="bytes"),
+    "POLL_INTERVAL": INTERVAL,
+    "LEASE_TIMEOUT": INTERVAL,
+    "HEARTBEAT_INTERVAL": INTERVAL,
+    "RESCUE_INTERVAL": INTERVAL,
+    "MAX_RESCUES": Bounds(0, MAX_DB_INTEGER, integer=True),
+    "RETRY_BACKOFF": DELAY,
+    "RETRY_BACKOFF_MAX": DELAY,
+    "WORKER_CONCURRENCY": CONCURRENCY,
+    "SHUTDOWN_TIMEOUT": DELAY,
+    "CHILD_MAX_TASKS": Bounds(0, MAX_DB_INTEGER, integer=True),
+    "CANCEL_GRACE": DELAY,
+    # Zero would make a plain ``qtasks_prune`` delete every finished task.
+    "PRUNE_AFTER": Bounds(1, MAX_SECONDS, unit="seconds"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,17 +147,31 @@ class QTasksSettings:
     """Default age in seconds past which ``qtasks_prune`` deletes finished tasks."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Unknown keys, kept so that system checks can name them."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Numbers outside their bounds, replaced by their defaults: key -> what is wrong."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> QTasksSettings:
         """Build settings from the user's dict, collecting unknown keys."""
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = {f.name for f in fields(cls)} - {"extra", "refused"}
         values = {k: v for k, v in raw.items() if k in known}
         for key in ("RESULT_STATUSES_END", "MIDDLEWARES_BEFORE", "MIDDLEWARES_AFTER"):
             if isinstance(values.get(key), list):
                 values[key] = tuple(values[key])
+        refused = refused_numbers(values)
+        for key in refused:
+            del values[key]
         unknown = {k: v for k, v in raw.items() if k not in known}
-        return cls(**values, extra=unknown)
+        return cls(**values, extra=unknown, refused=refused)
+
+
+def refused_numbers(raw: dict[str, Any]) -> dict[str, str]:
+    """Return ``{key: "QTASKS[key] must be ..., got value"}`` for each number of ``raw`` out of bounds."""
+    refused = {}
+    for key, bounds in SETTING_BOUNDS.items():
+        if key in raw and (why := bounds.refuses(raw[key])):
+            refused[key] = f"QTASKS[{key!r}] {why}, got {raw[key]!r}"
+    return refused
 
 
 class _LazySettings:
@@ -94,6 +186,8 @@ class _LazySettings:
             if not isinstance(raw, dict):
                 raw = {}  # checks.py reports the wrong type
             self._cached = QTasksSettings.from_dict(raw)
+            for problem in self._cached.refused.values():
+                logger.warning("%s; using its default until it is fixed (manage.py check)", problem)
         return self._cached
 
     def reset(self) -> None:

@@ -143,9 +143,14 @@ class TaskActionViews:
         if request.method == "GET":
             return self._confirm_cancel(request, record)
         reason = request.POST.get("reason", "").strip()[:1000] or "cancelled in the admin"
+        if "\x00" in reason:  # the database refuses it in any text
+            error = "The reason cannot hold a NUL character."
+            return self._confirm_cancel(request, record, error=error, status=400)
         return self._report(request, operations.cancel_task(record.pk, reason), object_id)
 
-    def _confirm_cancel(self, request: HttpRequest, record: TaskRecord) -> HttpResponse:
+    def _confirm_cancel(
+        self, request: HttpRequest, record: TaskRecord, *, error: str = "", status: int = 200
+    ) -> HttpResponse:
         opts = self.model_admin.model._meta
         context = {
             **self.model_admin.admin_site.each_context(request),
@@ -155,8 +160,10 @@ class TaskActionViews:
             "running": record.status == TaskStatus.PROCESS,
             "active": record.status in (TaskStatus.NEW, TaskStatus.PROCESS),
             "task_url": task_change_url(record.pk),
+            "error": error,
         }
-        return TemplateResponse(request, "admin/qtasks_django/taskrecord/confirm_cancel.html", context)
+        template = "admin/qtasks_django/taskrecord/confirm_cancel.html"
+        return TemplateResponse(request, template, context, status=status)
 
     def _allow(self, request: HttpRequest, name: str) -> None:
         action = next(a for a in ACTIONS if a.name == name)

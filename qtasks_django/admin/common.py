@@ -12,11 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from .params import refused_parameter
 
 APP_LABEL = "qtasks_django"
 
@@ -47,6 +49,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # Django checks ``?_to_field=`` only when it is not empty, then looks the empty
+        # name up as a field: FieldDoesNotExist, a 500. Empty means the primary key.
+        return super().get_object(request, object_id, from_field or None)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list, unless its filters, search or date links hold what the database cannot take."""
+        problem = refused_parameter(request.GET, date_field=self.date_hierarchy)
+        if problem:
+            return HttpResponseBadRequest(problem, content_type="text/plain; charset=utf-8")
+        return super().changelist_view(request, extra_context)
 
 
 def pretty_json(value: Any) -> SafeString:

@@ -1,4 +1,4 @@
-"""The tasks list's filters, each answered by an index of the task table.
+"""The tasks list's filters, each answered by an index of the task table, and its search.
 
 Django's default filter for a plain field lists its values with ``SELECT DISTINCT`` over
 the whole table; here the choices come from the small tables instead (registered tasks,
@@ -7,14 +7,17 @@ workers), and every filter becomes an indexed condition.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.http import HttpRequest
 
 from ..conf import settings
-from ..models import RegisteredTask, WorkerRecord
+from ..models import RegisteredTask, TaskRecord, WorkerRecord
+from ..serialization import parse_uuid
 
 
 class TaskNameFilter(admin.SimpleListFilter):
@@ -77,3 +80,35 @@ def task_names_tagged(tag: str) -> list[str]:
     """The names of the registered tasks that carry ``tag``."""
     rows = RegisteredTask.objects.values_list("name", "tags")
     return [name for name, tags in rows if tag in (tags or [])]
+
+
+def search_tasks(
+    queryset: QuerySet[TaskRecord], search_term: str, *, in_arguments: bool
+) -> QuerySet[TaskRecord]:
+    """The tasks a search finds: a uuid its task (primary key), other text the tasks whose
+    name starts with it and, ``in_arguments``, those whose arguments contain it."""
+    term = search_term.strip()
+    if not term:
+        return queryset
+    key = parse_uuid(term)
+    if key is not None:
+        return queryset.filter(pk=key)
+    match = Q(task_name__startswith=term)
+    if in_arguments:
+        queryset = queryset.alias(
+            args_text=Cast("args", TextField()), kwargs_text=Cast("kwargs", TextField())
+        )
+        for text in as_in_json(term):
+            match |= Q(args_text__icontains=text) | Q(kwargs_text__icontains=text)
+    return queryset.filter(match)
+
+
+def as_in_json(term: str) -> list[str]:
+    """``term`` as it reads in the arguments' JSON text: as typed, and escaped.
+
+    The arguments are searched as JSON text, where ``C:\\temp`` is ``C:\\\\temp`` and
+    ``say "hi"`` is ``say \\"hi\\"``; SQLite also stores non-ASCII letters as ``\\u00e9``.
+    """
+    escaped = json.dumps(term, ensure_ascii=False)[1:-1]
+    ascii_escaped = json.dumps(term)[1:-1]
+    return list(dict.fromkeys((term, escaped, ascii_escaped)))

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
@@ -36,8 +35,9 @@ from .common import (
     status_badge,
 )
 from .dashboard import dashboard_view
-from .filters import QueueFilter, TagFilter, TaskNameFilter
+from .filters import QueueFilter, TagFilter, TaskNameFilter, search_tasks
 from .paginator import EstimatedCountPaginator
+from .params import SEQUENCE, read_integer
 
 if TYPE_CHECKING:
     from django_stubs_ext import FieldsetSpec
@@ -135,19 +135,7 @@ class TaskRecordAdmin(ReadOnlyAdmin):
     ) -> tuple[QuerySet[TaskRecord], bool]:
         """A uuid finds its task (primary key); other text matches task names and, for
         users allowed to see task data, the arguments (which scans: narrow it with filters)."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        key = parse_uuid(term)
-        if key is not None:
-            return queryset.filter(pk=key), False
-        match = Q(task_name__startswith=term)
-        if can_view_task_data(request):
-            queryset = queryset.alias(
-                args_text=Cast("args", TextField()), kwargs_text=Cast("kwargs", TextField())
-            )
-            match |= Q(args_text__icontains=term) | Q(kwargs_text__icontains=term)
-        return queryset.filter(match), False
+        return search_tasks(queryset, search_term, in_arguments=can_view_task_data(request)), False
 
     # -- detail -----------------------------------------------------------------
 
@@ -270,11 +258,12 @@ class TaskRecordAdmin(ReadOnlyAdmin):
         record = self.get_object_for_action(object_id)
         if record is None:
             return JsonResponse({"error": "not found"}, status=404)
-        after = request.GET.get("after", "0")
-        state = detail.progress_state(
-            record, after_seq=int(after) if after.isdigit() else 0, with_values=can_view_task_data(request)
+        after = read_integer(request.GET.get("after", "0"), SEQUENCE)
+        if after is None:
+            return JsonResponse({"error": f"after must be {SEQUENCE.describe()}"}, status=400)
+        return JsonResponse(
+            detail.progress_state(record, after_seq=after, with_values=can_view_task_data(request))
         )
-        return JsonResponse(state)
 
     def get_object_for_action(self, object_id: str) -> TaskRecord | None:
         key = parse_uuid(object_id)

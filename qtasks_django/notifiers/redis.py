@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -11,8 +10,7 @@ from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import BaseNotifier, ReconnectingListener
-
-logger = logging.getLogger(__name__)
+from .outages import Outage, outage_of
 
 
 def _redis_module() -> Any:
@@ -53,6 +51,11 @@ class RedisNotifier(BaseNotifier):
             self.options.get("url", "redis://127.0.0.1:6379/0"), socket_timeout=2, socket_connect_timeout=2
         )
 
+    @property
+    def outage(self) -> Outage:
+        """Publishing failures to this Redis, shared by every notifier of this process that uses it."""
+        return outage_of(f"Redis at {_without_password(self.options.get('url', ''))}")
+
     def send(self, channel: str, payload: str) -> None:
         try:
             client = self._client()
@@ -61,7 +64,9 @@ class RedisNotifier(BaseNotifier):
             finally:
                 client.close()
         except Exception as exc:  # Redis is an accelerator: never fail the caller
-            logger.warning("qtasks could not publish to Redis (%s); workers will poll", exc)
+            self.outage.failed(exc)
+        else:
+            self.outage.succeeded()
 
     def listen(self, channels: Iterable[str]) -> RedisListener:
         return RedisListener(channels, notifier=self)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection, transaction
@@ -269,13 +272,96 @@ class TestRedisNotifier:
 # -- Redis gone: nothing is lost -------------------------------------------------------------
 
 
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (one per test: an outage is logged once per address)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LoopbackForwarder:
+    """Listen on 127.0.0.1:``port`` and pipe each connection to the test Redis: Redis comes back there."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.target = target
+        self.connections: list[socket.socket] = []
+        self.accepting = threading.Thread(target=self._accept, name="forwarder", daemon=True)
+        self.accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:  # closed
+                return
+            upstream = socket.create_connection(self.target)
+            self.connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                sock.close()
+
+    def close(self) -> None:
+        # shutdown() wakes the accept() that close() alone leaves blocked.
+        for sock in (self.server, *self.connections):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by its pipe
+                pass
+        self.server.close()
+        self.accepting.join(5)
+
+
 def test_send_to_an_unreachable_redis_does_not_raise(caplog) -> None:
-    notifier = RedisNotifier(options={"url": UNREACHABLE_REDIS})
+    notifier = RedisNotifier(options={"url": f"redis://127.0.0.1:{closed_port()}/0"})
 
     with caplog.at_level(logging.WARNING, logger="qtasks_django"):
         notifier.send(ENQUEUED, "default")
 
     assert "could not publish to Redis" in caplog.text
+
+
+@pytest.mark.redis
+def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(caplog) -> None:
+    real = urlsplit(os.environ["REDIS_URL"])
+    port = closed_port()
+    url = f"redis://127.0.0.1:{port}{real.path}"
+    prefix = f"{unique_channel()}:"
+    down = RedisNotifier(options={"url": url, "prefix": prefix})
+
+    with caplog.at_level(logging.INFO, logger="qtasks_django"):
+        for n in range(200):  # a worker finishing tasks while Redis is away
+            down.send(FINISHED, str(n))
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert f"could not publish to Redis at {url}" in warnings[0] and "workers will poll" in warnings[0]
+
+        forwarder = LoopbackForwarder(port, (real.hostname or "127.0.0.1", real.port or 6379))
+        try:
+            real_notifier = RedisNotifier(options={"url": os.environ["REDIS_URL"], "prefix": prefix})
+            with real_notifier.listen([FINISHED]) as listener:
+                RedisNotifier(options={"url": url, "prefix": prefix}).send(FINISHED, "back")
+                down.send(FINISHED, "again")
+
+                assert receive(listener, 5, 2) == [(FINISHED, "back"), (FINISHED, "again")]
+        finally:
+            forwarder.close()
+
+    back = [r for r in caplog.records if "reachable again" in r.getMessage()]
+    assert len(back) == 1 and back[0].levelno == logging.INFO
+    assert f"Redis at {url} reachable again after" in back[0].getMessage()
+    assert "200 message(s) were not published" in back[0].getMessage()
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 def test_listening_on_an_unreachable_redis_returns_nothing() -> None:

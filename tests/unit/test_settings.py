@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import fields
+
 import pytest
 from django.conf import settings as django_settings
 from django.core.checks import Error, Warning, run_checks
@@ -9,7 +12,7 @@ from django.test import override_settings
 
 from qtasks_django import QueueTasks
 from qtasks_django.checks import check_settings
-from qtasks_django.conf import QTasksSettings, settings
+from qtasks_django.conf import MAX_SECONDS, SETTING_BOUNDS, Bounds, QTasksSettings, settings
 
 # -- conf.py ------------------------------------------------------------------------------------------
 
@@ -62,6 +65,53 @@ def test_lists_become_tuples() -> None:
         assert settings.MIDDLEWARES_BEFORE == ("a.B",)
         assert settings.MIDDLEWARES_AFTER == ("c.D",)
         assert settings.RESULT_STATUSES_END == ("success",)
+
+
+def test_a_number_out_of_bounds_is_never_handed_out(caplog) -> None:
+    # Tasks are declared while Django loads its apps, before the checks run: a bad
+    # DEFAULT_PRIORITY must not fail there, blaming the first task, but reach the checks.
+    with override_settings(QTASKS={"DEFAULT_PRIORITY": 1.5, "LEASE_TIMEOUT": float("inf")}):
+        with caplog.at_level(logging.WARNING, logger="qtasks_django.conf"):
+            assert (settings.DEFAULT_PRIORITY, settings.LEASE_TIMEOUT) == (0, 60.0)
+        assert sorted(settings.refused) == ["DEFAULT_PRIORITY", "LEASE_TIMEOUT"]
+        assert "QTASKS['DEFAULT_PRIORITY'] must be an integer" in caplog.text
+        assert "QTASKS['LEASE_TIMEOUT'] must be a finite number" in caplog.text
+
+        app = QueueTasks("unit-bad-priority")
+
+        @app.task
+        def declared() -> None:
+            pass
+
+        assert declared.priority == 0
+        assert sorted(_ids(django_settings.QTASKS)) == ["qtasks_django.E002", "qtasks_django.E002"]
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value", "accepted"),
+    [
+        (Bounds(0, 10), 0, True),
+        (Bounds(0, 10), 10.0, True),
+        (Bounds(0, 10), 10.000001, False),
+        (Bounds(0, 10), float("nan"), False),
+        (Bounds(0, 10), True, False),
+        (Bounds(0, 10, integer=True), 2.0, False),
+        (Bounds(0, 10, integer=True), 2, True),
+        (Bounds(-5, 5, integer=True), -5, True),
+        (Bounds(-5, 5, integer=True), -6, False),
+        (Bounds(0, 10), "5", False),
+    ],
+    ids=repr,
+)
+def test_bounds_accept_only_finite_numbers_of_the_right_kind_in_range(bounds, value, accepted) -> None:
+    assert (bounds.refuses(value) is None) is accepted
+
+
+def test_bounds_say_what_they_want() -> None:
+    assert Bounds(0.01, MAX_SECONDS, unit="seconds").refuses(-1) == (
+        "must be a finite number from 0.01 to 315360000 seconds"
+    )
+    assert Bounds(1, 10_000, integer=True).refuses(1.5) == "must be an integer from 1 to 10000"
 
 
 def test_other_settings_changes_keep_the_cache() -> None:
@@ -159,8 +209,54 @@ def test_wrong_number_is_e002_naming_key_and_value(key, value) -> None:
     assert repr(value) in messages[0].msg
 
 
+#: Every numeric setting, with values each must refuse: not finite, of the wrong type, or
+#: out of range (huge ones overflow timedelta, sleeps or the database's integer column).
+HOSTILE_NUMBERS = [float("nan"), float("inf"), float("-inf"), True, False, "1", None, [1], 10**20, -(10**20)]
+NUMERIC_SETTINGS = sorted(SETTING_BOUNDS)
+
+
+@pytest.mark.parametrize("value", HOSTILE_NUMBERS, ids=repr)
+@pytest.mark.parametrize("key", NUMERIC_SETTINGS)
+def test_every_numeric_setting_refuses_hostile_values_with_e002(key, value) -> None:
+    messages = _check({key: value})
+    assert [m.id for m in messages] == ["qtasks_django.E002"]
+    assert f"QTASKS[{key!r}] must be" in messages[0].msg and repr(value) in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("key", "refused", "accepted"),
+    [
+        ("DEFAULT_PRIORITY", [1.5, 2**31, -(2**31) - 1], [-(2**31), 2**31 - 1, 0]),
+        ("MAX_PAYLOAD_BYTES", [0, -1, 2**30 + 1, 1e6], [1, 2**30]),
+        ("POLL_INTERVAL", [0, 0.001, -1, MAX_SECONDS + 1], [0.01, 1, MAX_SECONDS]),
+        ("LEASE_TIMEOUT", [0, MAX_SECONDS * 2], [30, MAX_SECONDS]),
+        ("HEARTBEAT_INTERVAL", [0, -5], [0.5]),
+        ("RESCUE_INTERVAL", [0], [0.01, 3600]),
+        ("MAX_RESCUES", [-1, 2**31, 3.0], [0, 10]),
+        ("RETRY_BACKOFF", [-0.5, MAX_SECONDS + 1], [0, 2.5]),
+        ("RETRY_BACKOFF_MAX", [-1, 1e300], [0, 300]),
+        ("WORKER_CONCURRENCY", [0, 10_001, 4.0], [1, 10_000]),
+        ("SHUTDOWN_TIMEOUT", [-1, 1e12], [0, 30]),
+        ("CHILD_MAX_TASKS", [-1, 2**31, 5.5], [0, 5000]),
+        ("CANCEL_GRACE", [-0.1, 1e10], [0, 5]),
+        ("PRUNE_AFTER", [0, 0.5, 1e10], [1, 7 * 86400, MAX_SECONDS]),
+    ],
+)
+def test_each_numeric_setting_has_its_documented_range(key, refused, accepted) -> None:
+    extra = {"LEASE_TIMEOUT": 10**6} if key == "HEARTBEAT_INTERVAL" else {}
+    for value in refused:
+        assert _ids({key: value}) == ["qtasks_django.E002"], value
+    for value in accepted:
+        assert _ids({key: value, **extra}) == [], value
+
+
+def test_the_table_of_bounds_covers_every_numeric_setting() -> None:
+    numeric = {f.name for f in fields(QTasksSettings) if f.type in ("int", "float")}
+    assert numeric == set(SETTING_BOUNDS)
+
+
 @pytest.mark.parametrize("key", ["HEARTBEAT_INTERVAL", "LEASE_TIMEOUT"])
-@pytest.mark.parametrize("value", ["10", None], ids=repr)
+@pytest.mark.parametrize("value", ["10", None, float("nan"), float("inf")], ids=repr)
 def test_non_number_lease_settings_are_e002_not_a_crash(key, value) -> None:
     assert _ids({key: value}) == ["qtasks_django.E002"]
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from qtasks_django.conf import DELAY, MAX_SECONDS, Bounds
+from qtasks_django.management.options import integer_in
 from qtasks_django.queue.pruning import (
     DEFAULT_BATCH_SIZE,
     PRUNABLE_STATUSES,
@@ -17,12 +19,22 @@ from qtasks_django.queue.pruning import (
     validate_statuses,
 )
 
+#: Rows per batch: one transaction deletes them and their progress items and log lines.
+BATCH_SIZE = Bounds(1, 100_000, integer=True)
+
 
 def duration(value: str) -> Any:
     try:
-        return parse_duration(value)
+        retention = parse_duration(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+    except OverflowError:  # beyond what a timedelta holds
+        retention = None
+    if retention is None or DELAY.refuses(retention.total_seconds()):
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_SECONDS // 86400}d ({MAX_SECONDS} seconds), got {value!r}"
+        )
+    return retention
 
 
 def status_list(value: str) -> tuple[str, ...]:
@@ -30,13 +42,6 @@ def status_list(value: str) -> tuple[str, ...]:
         return validate_statuses(value.split(","))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
 
 
 class Command(BaseCommand):
@@ -57,7 +62,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--batch-size",
-            type=positive_int,
+            type=integer_in(BATCH_SIZE),
             default=DEFAULT_BATCH_SIZE,
             help=f"Rows deleted per transaction (default {DEFAULT_BATCH_SIZE}).",
         )

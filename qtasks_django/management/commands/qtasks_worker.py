@@ -15,7 +15,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from qtasks_django.conf import settings
+from qtasks_django.conf import CONCURRENCY, DELAY, INTERVAL, Bounds, settings
+from qtasks_django.management.options import integer_in, number_in
 from qtasks_django.notifiers import get_notifier
 from qtasks_django.tasks.app import get_app
 from qtasks_django.worker import Worker
@@ -25,26 +26,8 @@ from qtasks_django.worker.supervisor import Supervisor
 FAILED = 3
 logger = logging.getLogger("qtasks_django.worker")
 
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
-def non_negative_float(value: str) -> float:
-    number = float(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return number
-
-
-def positive_float(value: str) -> float:
-    number = float(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return number
+#: Worker processes one command starts (each with its own slots and connections).
+PROCESSES = Bounds(1, 1024, integer=True)
 
 
 def queue_list(value: str) -> list[str]:
@@ -61,14 +44,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency",
             "-c",
-            type=positive_int,
+            type=integer_in(CONCURRENCY),
             default=None,
             help="Tasks run at once (QTASKS['WORKER_CONCURRENCY']).",
         )
         parser.add_argument(
             "--processes",
             "-P",
-            type=positive_int,
+            type=integer_in(PROCESSES),
             default=1,
             help="Worker processes, each with --concurrency slots (default 1).",
         )
@@ -81,13 +64,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--shutdown-timeout",
-            type=non_negative_float,
+            type=number_in(DELAY),
             default=None,
             help="Seconds running tasks get to finish on SIGTERM/SIGINT.",
         )
         parser.add_argument(
             "--poll-interval",
-            type=positive_float,
+            type=number_in(INTERVAL),
             default=None,
             help="Seconds between polls when no notification arrives.",
         )
@@ -110,6 +93,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if settings.refused:
+            # Reached with --skip-checks only: the system checks stop the command before.
+            raise CommandError("; ".join(settings.refused.values()))
         self._configure_logging(options["log_level"], options["verbosity"])
         if options["processes"] > 1:
             code = Supervisor(options["processes"], sys.argv).run()
