@@ -25,7 +25,15 @@ from django.utils.safestring import SafeString
 from ..models import RegisteredTask, TaskRecord
 from ..status import TaskStatus
 from ..tasks.registration import sync_registered_tasks
-from .common import APP_LABEL, ReadOnlyAdmin, can_view_task_data, compact_json, task_link
+from .common import (
+    APP_LABEL,
+    ReadOnlyAdmin,
+    breakable,
+    can_view_task_data,
+    compact_json,
+    format_time,
+    task_link,
+)
 from .stats import STATS_WINDOW, TaskStats, live_workers_by_task, task_stats, waiting_without_live_worker
 
 if TYPE_CHECKING:
@@ -92,11 +100,12 @@ def annotate_registered(rows: list[ShownTask]) -> None:
 @admin.register(RegisteredTask)
 class RegisteredTaskAdmin(ReadOnlyAdmin):
     list_display = (
-        "name",
-        "func",
+        "name_column",
+        "func_column",
         "parameters",
         "runs",
         "success_rate",
+        "attempts",
         "p50",
         "p95",
         "last_error",
@@ -106,7 +115,8 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
     search_fields = ("name", "func", "description")
     list_filter = ("queue", "awaiting", "echo")
     change_list_template = "admin/qtasks_django/registeredtask/change_list.html"
-    readonly_fields = ("name", "func", "parameters", "extra", "can_run_it", "statistics", "updated_at")
+    list_display_links = ("name_column",)
+    readonly_fields = ("name", "func", "parameters", "extra", "can_run_it", "statistics", "updated")
     fields = readonly_fields
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -136,10 +146,22 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
             annotate_registered([row])
         return row
 
+    @admin.display(description="name", ordering="name")
+    def name_column(self, obj: RegisteredTask) -> SafeString:
+        return breakable(obj.name)
+
+    @admin.display(description="function", ordering="func")
+    def func_column(self, obj: RegisteredTask) -> SafeString:
+        return breakable(obj.func)
+
+    @admin.display(description="updated")
+    def updated(self, obj: RegisteredTask) -> str:
+        return format_time(obj.updated_at)
+
     @admin.display(description="parameters")
     def parameters(self, obj: RegisteredTask) -> SafeString:
         entries = ((label, _parameter_text(getattr(obj, field))) for field, label in PARAMETERS)
-        shown = [(label, text) for label, text in entries if text]
+        shown = [(label, breakable(text)) for label, text in entries if text]
         return format_html(
             '<dl class="qtasks-params">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", shown)
         )
@@ -152,6 +174,17 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
     def success_rate(self, obj: ShownTask) -> str:
         rate = obj.stats.success_rate
         return "-" if rate is None else f"{rate:.1%}"
+
+    @admin.display(description="attempts per run")
+    def attempts(self, obj: ShownTask) -> SafeString | str:
+        stats = obj.stats
+        if stats.attempts_per_run is None:
+            return "-"
+        return format_html(
+            '<span title="{} attempts ended in the window">{}</span>',
+            stats.attempts,
+            _mean(stats.attempts_per_run),
+        )
 
     @admin.display(description="p50 duration")
     def p50(self, obj: ShownTask) -> str:
@@ -196,13 +229,17 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
     def statistics(self, obj: ShownTask) -> SafeString:
         stats = obj.stats
         rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+        per_run = "-" if stats.attempts_per_run is None else _mean(stats.attempts_per_run)
         return format_html(
-            "{} runs: {} succeeded, {} failed, {} cancelled; success rate {}; p50 {}, p95 {}",
+            "{} runs: {} succeeded, {} failed, {} cancelled; success rate {}; "
+            "{} attempts per run ({} attempts ended); p50 {}, p95 {}",
             stats.runs,
             stats.succeeded,
             stats.failed,
             stats.cancelled,
             rate,
+            per_run,
+            stats.attempts,
             _seconds(stats.p50),
             _seconds(stats.p95),
         )
@@ -214,6 +251,10 @@ def _parameter_text(value: Any) -> str:
     if isinstance(value, list | dict):
         return compact_json(value)
     return str(value)
+
+
+def _mean(value: float) -> str:
+    return f"{value:.1f}"
 
 
 def _seconds(value: float | None) -> str:
