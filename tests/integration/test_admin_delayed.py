@@ -3,6 +3,7 @@ tiles lead to (walking an index in display order), and the dashboard's row on th
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -85,8 +86,10 @@ class TestWaitingOrDelayed:
     ) -> None:
         TaskRecordFactory.create_batch(3)
         plan = list_plan(admin_client, due=due)
-        assert "qtasks_task_status_idx" in plan, plan
-        # The same walk as ``status = 'new'`` alone, the eta checked on each row it reads.
+        # Only new rows are read: the status index in display order, or the ready rows'
+        # partial index (the queue's backlog), whichever the table's statistics favour...
+        assert re.search(r"Index Scan using qtasks_task_(status|ready)_idx", plan), plan
+        # ...exactly as for ``status = 'new'`` alone, the eta checked on each row read.
         assert plan_shape(plan) == plan_shape(list_plan(admin_client, status__exact="new"))
 
 
