@@ -6,7 +6,7 @@ columns it wraps between the date and the time rather than widening the table.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import admin
 from django.utils import timezone
@@ -19,6 +19,15 @@ from .common import breakable, format_age, format_duration, format_time, status_
 
 #: An eta this close to the task's creation means "due at once", and the list leaves it out.
 ETA_SHOWN_FROM = timedelta(seconds=1)
+
+
+def time_cell(moment: datetime | None) -> SafeString | str:
+    """A time in the admin's format, free to wrap between its date and its clock time only."""
+    text = format_time(moment)
+    if moment is None:
+        return text
+    day, clock = text.split(" ")
+    return format_html('<span class="qtasks-time">{}</span> <span class="qtasks-time">{}</span>', day, clock)
 
 
 class TaskColumns:
@@ -40,8 +49,8 @@ class TaskColumns:
         return breakable(obj.worker_id) if obj.worker_id else "-"
 
     @admin.display(description="created", ordering="created_at")
-    def created(self, obj: TaskRecord) -> str:
-        return format_time(obj.created_at)
+    def created(self, obj: TaskRecord) -> SafeString | str:
+        return time_cell(obj.created_at)
 
     @admin.display(description="eta")
     def eta_column(self, obj: TaskRecord) -> SafeString | str:
@@ -59,15 +68,15 @@ class TaskColumns:
                 format_time(obj.eta),
                 format_age(obj.eta, now),
             )
-        return format_time(obj.eta)
+        return time_cell(obj.eta)
 
     @admin.display(description="started")
-    def started(self, obj: TaskRecord) -> str:
-        return format_time(obj.started_at)
+    def started(self, obj: TaskRecord) -> SafeString | str:
+        return time_cell(obj.started_at)
 
     @admin.display(description="finished", ordering="finished_at")
-    def finished(self, obj: TaskRecord) -> str:
-        return format_time(obj.finished_at)
+    def finished(self, obj: TaskRecord) -> SafeString | str:
+        return time_cell(obj.finished_at)
 
     @admin.display(description="duration")
     def run_time(self, obj: TaskRecord) -> str:

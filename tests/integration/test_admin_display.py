@@ -141,8 +141,11 @@ class TestSuccessRate:
         assert (stats.runs, stats.succeeded, stats.failed, stats.success_rate) == (1, 1, 0, 1.0)
         assert (stats.attempts, stats.attempts_per_run) == (3, 3.0)
         body = admin_client.get(REGISTERED, {"q": "succeeds_third"}).content.decode()
-        assert '<td class="field-success_rate">100.0%</td>' in body
-        assert 'title="3 attempts ended in the window">3.0</span>' in body
+        assert '<dd class="qtasks-stat-success">100.0%</dd>' in body
+        assert (
+            '<dt title="3 attempts ended in the window">attempts/run</dt><dd class="qtasks-stat-attempts/run">3.0</dd>'
+            in body
+        )
 
     def test_a_failed_run_retried_from_the_admin_counts_once_by_its_last_attempt(self) -> None:
         finished = timezone.now() - timedelta(minutes=1)
