@@ -93,9 +93,14 @@ def test_retry_of_a_failed_task_runs_it_again_linked_to_the_first_attempt(
     wait_for_status(task.uuid, TaskStatus.ERROR)
     log_in(page, admin_user.username, "password")
     open_task(page, task.uuid)
-    expect(page.locator(".field-traceback_block pre")).to_contain_text(
-        "ValueError: first run fails: <script>"
-    )
+    # The worker's traceback, the task's own frame first; the worker's frames on demand.
+    traceback = page.locator(".field-traceback_block pre").first
+    expect(traceback).to_contain_text("ValueError: first run fails: <script>")
+    expect(traceback).to_contain_text("tests/tasks_admin.py")
+    expect(traceback).not_to_contain_text("executors.py")
+    expect(traceback).to_contain_text("qtasks_django frames left out")
+    page.get_by_text("Full traceback").click()
+    expect(page.locator(".qtasks-traceback-full pre")).to_contain_text("executors.py")
 
     page.get_by_role("button", name="Retry", exact=True).click()
 

@@ -125,7 +125,7 @@ class TestRegisteredTasks:
         ended("send_report", TaskStatus.SUCCESS, 1)
         ended("send_report", TaskStatus.ERROR, 1, traceback="ValueError: <i>bad</i>")
 
-        body = admin_client.get(REGISTERED, {"q": "send_report"}).content.decode()
+        body = admin_client.get(REGISTERED, {"q": "send_report"}).content.decode().replace("<wbr>", "")
 
         assert "<dt>retry</dt><dd>2</dd>" in body and "[&quot;math&quot;]" in body
         assert "50.0%" in body and "ValueError: &lt;i&gt;bad&lt;/i&gt;" in body
