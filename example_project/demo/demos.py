@@ -12,7 +12,16 @@ from django import forms
 from qtasks_django import app
 
 from . import tasks
-from .forms import CountForm, LongJobForm, NameForm, NoInputForm, TextForm, TwoNumbersForm
+from .forms import (
+    CountForm,
+    DelayedAddForm,
+    LongJobForm,
+    NameForm,
+    NoInputForm,
+    ReasonForm,
+    TextForm,
+    TwoNumbersForm,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,11 @@ class Demo:
         return self.form_class(data, auto_id=f"id_{self.name}_%s")
 
 
+def add_later(a: int, b: int, countdown: int) -> Any:
+    """Enqueue ``add(a, b)`` to run ``countdown`` seconds from now."""
+    return tasks.add.add_task(a, b, countdown=countdown)
+
+
 DEMOS = {
     demo.name: demo
     for demo in [
@@ -42,6 +56,20 @@ DEMOS = {
             NoInputForm,
             tasks.flaky.add_task,
             "flaky.add_task()",
+        ),
+        Demo(
+            "fails",
+            "raises an error: ends error, and the admin offers Retry",
+            ReasonForm,
+            tasks.fails.add_task,
+            "fails.add_task(reason)",
+        ),
+        Demo(
+            "add_later",
+            "add(a, b) with a countdown: delayed, and the admin offers Run now",
+            DelayedAddForm,
+            add_later,
+            "add.add_task(a, b, countdown=countdown)",
         ),
         Demo(
             "parent",

@@ -28,6 +28,18 @@ class TextForm(forms.Form):
     text = forms.CharField(initial="hello qtasks", max_length=200)
 
 
+class ReasonForm(forms.Form):
+    reason = forms.CharField(initial="failing on purpose", max_length=200)
+
+
+class DelayedAddForm(forms.Form):
+    """``add(a, b)`` enqueued with a countdown: it waits in the queue, delayed."""
+
+    a = forms.IntegerField(initial=2, **SMALL_INT)
+    b = forms.IntegerField(initial=3, **SMALL_INT)
+    countdown = forms.IntegerField(initial=60, min_value=1, max_value=24 * 3600, label="countdown (s)")
+
+
 class LongJobForm(forms.Form):
     steps = forms.IntegerField(initial=20, min_value=1, max_value=600)
     seconds_per_step = forms.FloatField(initial=1.0, min_value=0.05, max_value=10.0, label="seconds/step")

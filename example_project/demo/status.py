@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
+from django.utils import timezone
 
 from qtasks_django.models import TaskRecord
 from qtasks_django.status import FINAL_STATUSES, TaskStatus
@@ -35,6 +36,7 @@ def task_status(task_uuid: UUID) -> dict[str, Any] | None:
         "call": call_text(record),
         "priority": record.priority,
         "created_at": record.created_at.isoformat(),
+        "due_in": _due_in(latest),
         **outcome(latest),
         **progress(latest),
         "attempts": [attempt_summary(attempt, latest) for attempt in attempts],
@@ -157,6 +159,14 @@ def last_line(text: str) -> str:
 
 def _record(task_uuid: UUID | None) -> TaskRecord | None:
     return None if task_uuid is None else TaskRecord.objects.filter(uuid=task_uuid).first()
+
+
+def _due_in(record: TaskRecord) -> str:
+    """How long a delayed task still waits for its eta (empty once it is due or has run)."""
+    seconds = int((record.eta - timezone.now()).total_seconds())
+    if record.status != TaskStatus.NEW or seconds <= 0:
+        return ""
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
 def _duration_text(record: TaskRecord) -> str:

@@ -33,6 +33,10 @@ below. Run them from the demo page (``/``) or all at once with
 ``shout``
     An after-middleware (``Upper``) replaces the result: ``shout("hi")`` gives
     ``"HI"``.
+``fails``
+    Raises ``ValueError`` every time and has no ``retry``: it ends ``error`` with
+    its traceback, so the admin offers **Retry** on it (the retry fails too, as a
+    second attempt linked to the first).
 ``log_steps``
     Logs through ``self.ctx.get_logger()``; the lines are kept with the task and
     shown in the admin.
@@ -131,6 +135,12 @@ class Upper(TaskMiddleware):
 def shout(text: str) -> str:
     """Return ``text``; the ``Upper`` middleware makes it upper case."""
     return text
+
+
+@shared_task(description="Always fails: try Retry in the admin")
+def fails(reason: str) -> None:
+    """Raise ``ValueError(reason)``: the task ends ``error`` (it has no retries)."""
+    raise ValueError(reason)
 
 
 @shared_task(echo=True)

@@ -8,6 +8,7 @@ marked safe.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .params import refused_parameter
@@ -104,13 +105,35 @@ def format_duration(delta: timedelta | None) -> str:
     return f"{hours} h {minutes} min"
 
 
-def format_time(moment: datetime | None) -> str:
-    """``2026-11-22 12:08:01`` in the current time zone (compact, sortable by eye); ``-`` for none."""
+def format_time(moment: datetime | None, *, milliseconds: bool = False) -> str:
+    """``2026-11-22 12:08:01`` in the current time zone; ``-`` for none.
+
+    The admin's one format for a point in time, on every page (compact, sortable by eye).
+    Log lines add ``.123``: several are often written within one second.
+    """
     if moment is None:
         return "-"
     if timezone.is_aware(moment):
         moment = timezone.localtime(moment)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{moment.microsecond // 1000:03d}" if milliseconds else text
+
+
+#: A name's pieces, each with the separator that ends it: ``reports.`` ``send_`` ``mail``.
+_NAME_PIECES = re.compile(r"[^._/:-]*[._/:-]|[^._/:-]+$")
+
+
+def breakable(name: str) -> SafeString:
+    """``name``, escaped, with a line-break opportunity after each ``.``, ``_``, ``-``, ``/``, ``:``.
+
+    Browsers break ``reports.tasks.send_mail`` nowhere, so a long name would widen its
+    column; after a separator it still reads well (unlike ``word-break: break-all``,
+    which cuts words anywhere). ``<wbr>`` adds no text: copying the name copies it whole.
+    """
+    pieces = _NAME_PIECES.findall(name)
+    if len(pieces) < 2:
+        return format_html("{}", name)
+    return format_html("{}{}", format_html_join("", "{}<wbr>", ((p,) for p in pieces[:-1])), pieces[-1])
 
 
 def format_age(moment: datetime | None, now: datetime | None = None) -> str:

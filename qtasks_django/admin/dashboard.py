@@ -21,6 +21,7 @@ from django.utils import timezone
 from ..models import TaskRecord, WorkerRecord
 from ..status import TaskStatus
 from .chart import Chart, MinuteCount, minutes_of, throughput_chart
+from .common import format_time
 from .stats import WaitingGroup, heartbeat_deadline, waiting_without_live_worker
 
 CHART_MINUTES = 60
@@ -56,6 +57,10 @@ class Dashboard:
     workers_gone: int = 0
     """Workers that neither stopped cleanly nor sent a recent heartbeat."""
     unknown_waiting: list[WaitingGroup] = field(default_factory=list)
+
+    @property
+    def as_of(self) -> str:
+        return format_time(self.now)
 
     @property
     def status_rows(self) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString
 
 from ..models import TaskLog, TaskProgress, TaskRecord, WorkerRecord
 from ..status import TaskStatus
-from .common import APP_LABEL, compact_json, format_age, status_badge, task_link
+from .common import APP_LABEL, compact_json, format_age, format_time, status_badge, task_link
 from .stats import worker_is_alive
 
 #: Attempts shown either side of a task in its retry chain (a chain is short; this bounds a broken one).
@@ -155,7 +155,7 @@ def render_log(record: TaskRecord) -> SafeString | str:
         (
             (
                 line.level.lower(),
-                line.created_at.isoformat(timespec="milliseconds"),
+                format_time(line.created_at, milliseconds=True),
                 line.level,
                 line.logger,
                 line.message,
@@ -196,4 +196,4 @@ def render_lease(record: TaskRecord) -> str:
     now = timezone.now()
     if record.lease_expires_at < now:
         return f"expired {format_age(record.lease_expires_at, now)}: the task goes back to the queue"
-    return f"expires {format_age(record.lease_expires_at, now)} ({record.lease_expires_at.isoformat(timespec='seconds')})"
+    return f"expires {format_age(record.lease_expires_at, now)} ({format_time(record.lease_expires_at)})"

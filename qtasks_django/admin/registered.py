@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..models import RegisteredTask, TaskRecord
 from ..status import TaskStatus
 from ..tasks.registration import sync_registered_tasks
-from .common import APP_LABEL, ReadOnlyAdmin, can_view_task_data, compact_json, task_link
+from .common import ReadOnlyAdmin, can_view_task_data, format_time
+from .registered_columns import RegisteredColumns, mean, percent, seconds
 from .stats import STATS_WINDOW, TaskStats, live_workers_by_task, task_stats, waiting_without_live_worker
 
 if TYPE_CHECKING:
@@ -44,24 +43,6 @@ if TYPE_CHECKING:
     ShownTask = WithAnnotations[RegisteredTask, Shown]
 
 logger = logging.getLogger(__name__)
-
-PARAMETERS = (
-    ("priority", "priority"),
-    ("queue", "queue"),
-    ("retry", "retry"),
-    ("retry_on_exc", "retry_on_exc"),
-    ("max_time", "max_time"),
-    ("tags", "tags"),
-    ("executor", "executor"),
-    ("middlewares_before", "middlewares before"),
-    ("middlewares_after", "middlewares after"),
-    ("generate_handler", "generate_handler"),
-    ("generating", "generator"),
-    ("echo", "echo"),
-    ("awaiting", "awaiting"),
-    ("decode", "decode"),
-    ("description", "description"),
-)
 
 
 class RegisteredTaskChangeList(ChangeList):
@@ -90,23 +71,13 @@ def annotate_registered(rows: list[ShownTask]) -> None:
 
 
 @admin.register(RegisteredTask)
-class RegisteredTaskAdmin(ReadOnlyAdmin):
-    list_display = (
-        "name",
-        "func",
-        "parameters",
-        "runs",
-        "success_rate",
-        "p50",
-        "p95",
-        "last_error",
-        "can_run_it",
-        "waiting",
-    )
+class RegisteredTaskAdmin(RegisteredColumns, ReadOnlyAdmin):
+    list_display = ("task", "parameters", "stats_column", "last_error", "can_run_it", "waiting")
     search_fields = ("name", "func", "description")
     list_filter = ("queue", "awaiting", "echo")
     change_list_template = "admin/qtasks_django/registeredtask/change_list.html"
-    readonly_fields = ("name", "func", "parameters", "extra", "can_run_it", "statistics", "updated_at")
+    list_display_links = None  # the task column links its name itself, not the function below it
+    readonly_fields = ("name", "func", "parameters", "extra", "can_run_it", "statistics", "updated")
     fields = readonly_fields
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -136,85 +107,23 @@ class RegisteredTaskAdmin(ReadOnlyAdmin):
             annotate_registered([row])
         return row
 
-    @admin.display(description="parameters")
-    def parameters(self, obj: RegisteredTask) -> SafeString:
-        entries = ((label, _parameter_text(getattr(obj, field))) for field, label in PARAMETERS)
-        shown = [(label, text) for label, text in entries if text]
-        return format_html(
-            '<dl class="qtasks-params">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", shown)
-        )
-
-    @admin.display(description="runs (24 h)")
-    def runs(self, obj: ShownTask) -> int:
-        return obj.stats.runs
-
-    @admin.display(description="success rate")
-    def success_rate(self, obj: ShownTask) -> str:
-        rate = obj.stats.success_rate
-        return "-" if rate is None else f"{rate:.1%}"
-
-    @admin.display(description="p50 duration")
-    def p50(self, obj: ShownTask) -> str:
-        return _seconds(obj.stats.p50)
-
-    @admin.display(description="p95 duration")
-    def p95(self, obj: ShownTask) -> str:
-        return _seconds(obj.stats.p95)
-
-    @admin.display(description="last error")
-    def last_error(self, obj: ShownTask) -> SafeString | str:
-        stats = obj.stats
-        if not stats.last_error_uuid:
-            return "-"
-        return format_html(
-            '{} <code class="qtasks-error">{}</code>', task_link(stats.last_error_uuid), stats.last_error
-        )
-
-    @admin.display(description="last error")
-    def last_error_hidden(self, obj: ShownTask) -> SafeString | str:
-        return task_link(obj.stats.last_error_uuid) if obj.stats.last_error_uuid else "-"
-
-    @admin.display(description="live workers")
-    def can_run_it(self, obj: ShownTask) -> SafeString:
-        if obj.live_workers:
-            return format_html_join(", ", "{}", ((worker.pk,) for worker in obj.live_workers))
-        if obj.waiting:
-            return format_html(
-                '<span class="qtasks-flag">none: {} waiting task(s) cannot run</span>', obj.waiting
-            )
-        return format_html('<span class="qtasks-note">{}</span>', "none")
-
-    @admin.display(description="waiting")
-    def waiting(self, obj: ShownTask) -> SafeString | int:
-        if not obj.waiting:
-            return 0
-        query = urlencode({"status__exact": TaskStatus.NEW, "task_name": obj.name})
-        url = f"{reverse(f'admin:{APP_LABEL}_taskrecord_changelist')}?{query}"
-        return format_html('<a href="{}">{}</a>', url, obj.waiting)
+    @admin.display(description="updated")
+    def updated(self, obj: RegisteredTask) -> str:
+        return format_time(obj.updated_at)
 
     @admin.display(description="statistics (24 h)")
     def statistics(self, obj: ShownTask) -> SafeString:
         stats = obj.stats
-        rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
         return format_html(
-            "{} runs: {} succeeded, {} failed, {} cancelled; success rate {}; p50 {}, p95 {}",
+            "{} runs: {} succeeded, {} failed, {} cancelled; success rate {}; "
+            "{} attempts per run ({} attempts ended); p50 {}, p95 {}",
             stats.runs,
             stats.succeeded,
             stats.failed,
             stats.cancelled,
-            rate,
-            _seconds(stats.p50),
-            _seconds(stats.p95),
+            percent(stats.success_rate),
+            mean(stats.attempts_per_run),
+            stats.attempts,
+            seconds(stats.p50),
+            seconds(stats.p95),
         )
-
-
-def _parameter_text(value: Any) -> str:
-    if value is None or value is False or (isinstance(value, str | list | dict) and not value):
-        return ""
-    if isinstance(value, list | dict):
-        return compact_json(value)
-    return str(value)
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f} s"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Avg, Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from ..conf import settings
@@ -23,6 +23,11 @@ from ..status import TaskStatus
 #: The statistics of registered tasks cover the attempts that ended within this window.
 STATS_WINDOW = timedelta(hours=24)
 FAILED_STATUSES = (TaskStatus.ERROR, TaskStatus.RETRY)
+#: The attempt that ended a run: no later attempt follows it. A retry, automatic (status
+#: ``retry``) or from the admin (an ``error`` or ``cancel`` row), writes a new row and links
+#: the old one to it through ``retry_child_uuid``; so a task that succeeds on its third
+#: attempt leaves three rows, and only the third is its run's outcome.
+FINAL_ATTEMPT = Q(retry_child_uuid__isnull=True) & ~Q(status=TaskStatus.RETRY)
 
 
 # -- workers --------------------------------------------------------------------------
@@ -108,11 +113,15 @@ class TaskStats:
     """How one task did over the statistics window."""
 
     runs: int = 0
-    """Attempts that ended (every status)."""
+    """Runs that reached their outcome: their last attempt ended (however many it took)."""
     succeeded: int = 0
     failed: int = 0
-    """Attempts that ended ``error`` or ``retry``."""
+    """Runs whose last attempt ended ``error``."""
     cancelled: int = 0
+    attempts: int = 0
+    """Attempts that ended, every status (retried ones too)."""
+    attempts_per_run: float | None = None
+    """The mean number of attempts the runs took (their last attempt's number)."""
     p50: float | None = None
     """Median duration in seconds of the attempts that ran."""
     p95: float | None = None
@@ -123,19 +132,22 @@ class TaskStats:
 
     @property
     def success_rate(self) -> float | None:
+        """The share of runs that succeeded in the end (a success on a third attempt counts whole)."""
         return self.succeeded / self.runs if self.runs else None
 
 
 def task_stats(names: Iterable[str], *, since: datetime) -> dict[str, TaskStats]:
-    """The statistics of the tasks named, over the attempts that ended since ``since``."""
+    """The statistics of the tasks named: runs whose outcome came, and attempts that ended, since ``since``."""
     names = list(names)
     ended = TaskRecord.objects.filter(finished_at__gte=since, task_name__in=names)
     stats = {name: TaskStats() for name in names}
     for row in ended.values("task_name").annotate(
-        runs=Count("pk"),
-        succeeded=Count("pk", filter=Q(status=TaskStatus.SUCCESS)),
-        failed=Count("pk", filter=Q(status__in=FAILED_STATUSES)),
-        cancelled=Count("pk", filter=Q(status=TaskStatus.CANCEL)),
+        runs=Count("pk", filter=FINAL_ATTEMPT),
+        succeeded=Count("pk", filter=FINAL_ATTEMPT & Q(status=TaskStatus.SUCCESS)),
+        failed=Count("pk", filter=FINAL_ATTEMPT & Q(status=TaskStatus.ERROR)),
+        cancelled=Count("pk", filter=FINAL_ATTEMPT & Q(status=TaskStatus.CANCEL)),
+        attempts=Count("pk"),
+        attempts_per_run=Avg("attempt", filter=FINAL_ATTEMPT),
         last_error_at=Max("finished_at", filter=Q(status__in=FAILED_STATUSES)),
     ):
         stats[row["task_name"]] = TaskStats(
@@ -143,6 +155,8 @@ def task_stats(names: Iterable[str], *, since: datetime) -> dict[str, TaskStats]
             succeeded=row["succeeded"],
             failed=row["failed"],
             cancelled=row["cancelled"],
+            attempts=row["attempts"],
+            attempts_per_run=row["attempts_per_run"],
             last_error_at=row["last_error_at"],
         )
     for name, (p50, p95) in duration_percentiles(ended).items():

@@ -17,27 +17,21 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..models import TaskRecord
 from ..serialization import parse_uuid
 from . import detail
 from .actions import TaskActionViews, available_actions
-from .common import (
-    APP_LABEL,
-    HIDDEN,
-    ReadOnlyAdmin,
-    can_view_task_data,
-    format_duration,
-    format_time,
-    pretty_json,
-    status_badge,
-)
+from .columns import TaskColumns
+from .common import APP_LABEL, HIDDEN, ReadOnlyAdmin, can_view_task_data, format_time, pretty_json
 from .dashboard import dashboard_view
+from .due import DueFilter
 from .filters import QueueFilter, TagFilter, TaskNameFilter, search_tasks
+from .index import link_dashboard_from_index
 from .paginator import EstimatedCountPaginator
 from .params import SEQUENCE, read_integer
+from .tracebacks import render_traceback
 
 if TYPE_CHECKING:
     from django_stubs_ext import FieldsetSpec
@@ -54,7 +48,7 @@ OVERVIEW_FIELDS = (
 #: A task's data, which may be personal: shown only with the ``view_task_data`` permission.
 DATA_FIELDS = ("pretty_args", "pretty_kwargs", "pretty_returning", "traceback_block", "cancel_reason_text")
 RELATED_FIELDS = ("retry_chain", "parent", "children")
-WORKER_FIELDS = ("worker", "lease", "cancel_requested_at", "rescues")
+WORKER_FIELDS = ("worker", "lease", "cancel_requested", "rescues")
 
 
 def _hidden(description: str) -> Any:
@@ -68,22 +62,23 @@ def _hidden(description: str) -> Any:
 
 
 @admin.register(TaskRecord)
-class TaskRecordAdmin(ReadOnlyAdmin):
+class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
     list_display = (
         "status_badge",
-        "task_name",
+        "task_name_column",
         "queue",
         "priority",
         "attempt",
-        "worker_id",
+        "worker_column",
         "created",
+        "eta_column",
         "started",
         "finished",
         "run_time",
         "short_uuid",
     )
-    list_display_links = ("task_name",)
-    list_filter = ("status", TaskNameFilter, QueueFilter, TagFilter, "created_at")
+    list_display_links = ("task_name_column",)
+    list_filter = ("status", DueFilter, TaskNameFilter, QueueFilter, TagFilter, "created_at")
     date_hierarchy = "created_at"
     search_fields = ("task_name",)  # shows the search box; get_search_results does the searching
     search_help_text = "A task's uuid, a task name or its start, or text in the arguments."
@@ -96,39 +91,11 @@ class TaskRecordAdmin(ReadOnlyAdmin):
     change_form_template = "admin/qtasks_django/taskrecord/change_form.html"
     change_list_template = "admin/qtasks_django/taskrecord/change_list.html"
 
-    # -- list -------------------------------------------------------------------
+    def __init__(self, model: type[TaskRecord], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        link_dashboard_from_index(admin_site)
 
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: TaskRecord) -> SafeString:
-        badge = status_badge(obj.status, obj.get_status_display())
-        if obj.cancel_requested_at and obj.status == "process":
-            return format_html('{} <span class="qtasks-note">cancel requested</span>', badge)
-        return badge
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj: TaskRecord) -> str:
-        return format_time(obj.created_at)
-
-    @admin.display(description="started")
-    def started(self, obj: TaskRecord) -> str:
-        return format_time(obj.started_at)
-
-    @admin.display(description="finished", ordering="finished_at")
-    def finished(self, obj: TaskRecord) -> str:
-        return format_time(obj.finished_at)
-
-    @admin.display(description="eta")
-    def eta_time(self, obj: TaskRecord) -> str:
-        """When the task may start (delayed tasks wait for it)."""
-        return format_time(obj.eta)
-
-    @admin.display(description="duration")
-    def run_time(self, obj: TaskRecord) -> str:
-        return format_duration(obj.duration)
-
-    @admin.display(description="uuid")
-    def short_uuid(self, obj: TaskRecord) -> str:
-        return str(obj.uuid)[:8]
+    # -- list (the columns are TaskColumns') ----------------------------------------
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[TaskRecord], search_term: str
@@ -173,9 +140,18 @@ class TaskRecordAdmin(ReadOnlyAdmin):
     def pretty_returning(self, obj: TaskRecord) -> SafeString:
         return pretty_json(obj.returning)
 
+    @admin.display(description="eta")
+    def eta_time(self, obj: TaskRecord) -> str:
+        """When the task may start (delayed tasks wait for it)."""
+        return format_time(obj.eta)
+
+    @admin.display(description="cancel requested")
+    def cancel_requested(self, obj: TaskRecord) -> str:
+        return format_time(obj.cancel_requested_at)
+
     @admin.display(description="traceback")
     def traceback_block(self, obj: TaskRecord) -> SafeString | str:
-        return format_html('<pre class="qtasks-traceback">{}</pre>', obj.traceback) if obj.traceback else "-"
+        return render_traceback(obj.traceback)
 
     @admin.display(description="cancel reason")
     def cancel_reason_text(self, obj: TaskRecord) -> str:

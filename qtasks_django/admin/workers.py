@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 
 from ..models import TaskRecord, WorkerRecord
 from ..status import TaskStatus
-from .common import APP_LABEL, ReadOnlyAdmin, format_age, status_badge, task_link
+from .common import APP_LABEL, ReadOnlyAdmin, format_age, format_time, status_badge, task_link
 from .stats import heartbeat_deadline, worker_is_alive
 
 MAX_RUNNING_SHOWN = 50
@@ -63,8 +63,8 @@ class WorkerRecordAdmin(ReadOnlyAdmin):
         "concurrency",
         "heartbeat_age",
         "running_count",
-        "started_at",
-        "stopped_at",
+        "started",
+        "stopped",
     )
     list_filter = (AliveFilter, "host")
     search_fields = ("id", "host")
@@ -75,9 +75,9 @@ class WorkerRecordAdmin(ReadOnlyAdmin):
         "pid",
         "queues",
         "concurrency",
-        "started_at",
+        "started",
         "heartbeat_age",
-        "stopped_at",
+        "stopped",
         "running_tasks",
         "registered_tasks_list",
     )
@@ -103,6 +103,14 @@ class WorkerRecordAdmin(ReadOnlyAdmin):
             return format_html('<span class="qtasks-badge qtasks-worker-alive">{}</span>', "alive")
         reason = "stopped" if obj.stopped_at else "gone"
         return format_html('<span class="qtasks-badge qtasks-worker-gone">{}</span>', reason)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: WorkerRecord) -> str:
+        return format_time(obj.started_at)
+
+    @admin.display(description="stopped", ordering="stopped_at")
+    def stopped(self, obj: WorkerRecord) -> str:
+        return format_time(obj.stopped_at)
 
     @admin.display(description="heartbeat", ordering="-heartbeat_at")
     def heartbeat_age(self, obj: WorkerRecord) -> str:

@@ -11,7 +11,15 @@ from django.db.models import Field, Max, Min
 from django.utils import formats, timezone
 from django.utils.text import capfirst
 
+from ..admin.index import with_dashboard
+
 register = template.Library()
+
+
+@register.simple_tag
+def qtasks_with_dashboard(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The admin index's apps, with the task dashboard as the first row of the QTasks block."""
+    return with_dashboard(app_list)
 
 
 @register.inclusion_tag("admin/date_hierarchy.html")

@@ -60,6 +60,32 @@ def test_progress_of_a_running_generator_updates_live(
     assert_page_was_clean(page_events)
 
 
+def test_the_percent_done_text_follows_the_bar_even_on_a_page_opened_before_the_first_item(
+    page: Page, page_events: PageEvents, admin_user, admin_worker: WorkerProcess
+) -> None:
+    log_in(page, admin_user.username, "password")
+    task = admin_steps.add_task(3, 4)  # an item every 4 s: 33, 67, 100 % done
+    wait_for_status(task.uuid, TaskStatus.PROCESS)
+    response = page.goto(f"/admin/qtasks_django/taskrecord/{task.uuid}/change/")
+    assert response is not None and "% done" not in response.text(), "opened after the first item"
+    percent = page.locator(".qtasks-progress-summary .qtasks-progress-percent")
+    expect(percent).to_have_count(0)
+
+    # The live update makes the text when the first item arrives...
+    expect(percent).to_have_text("33", timeout=SLOW)
+    expect(page.locator(".qtasks-progress-summary")).to_have_text(
+        re.compile(r"^1 item\(s\), 33% done \(updating live\)$")
+    )
+    # ...and a page that had it from the server keeps it current.
+    page.reload()
+    expect(percent).to_have_text("33")
+    expect(percent).to_have_text("67", timeout=SLOW)
+    expect(page.locator(".qtasks-bar")).to_have_attribute("aria-valuenow", "67")
+    expect(badge(page)).to_have_text("Success", timeout=SLOW)
+    expect(percent).to_have_text("100")
+    assert_page_was_clean(page_events)
+
+
 def test_retry_of_a_failed_task_runs_it_again_linked_to_the_first_attempt(
     page: Page, page_events: PageEvents, admin_user, admin_worker: WorkerProcess, tmp_path: Path
 ) -> None:
@@ -67,9 +93,14 @@ def test_retry_of_a_failed_task_runs_it_again_linked_to_the_first_attempt(
     wait_for_status(task.uuid, TaskStatus.ERROR)
     log_in(page, admin_user.username, "password")
     open_task(page, task.uuid)
-    expect(page.locator(".field-traceback_block pre")).to_contain_text(
-        "ValueError: first run fails: <script>"
-    )
+    # The worker's traceback, the task's own frame first; the worker's frames on demand.
+    traceback = page.locator(".field-traceback_block pre").first
+    expect(traceback).to_contain_text("ValueError: first run fails: <script>")
+    expect(traceback).to_contain_text("tests/tasks_admin.py")
+    expect(traceback).not_to_contain_text("executors.py")
+    expect(traceback).to_contain_text("qtasks_django frames left out")
+    page.get_by_text("Full traceback").click()
+    expect(page.locator(".qtasks-traceback-full pre")).to_contain_text("executors.py")
 
     page.get_by_role("button", name="Retry", exact=True).click()
 

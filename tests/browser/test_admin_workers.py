@@ -75,16 +75,16 @@ def test_registered_tasks_page_lists_each_task(
     expect(page.get_by_role("heading", name="Select registered task to view")).to_be_visible()
     rows = page.locator("#result_list tbody tr")
     report = rows.filter(has_text="reports.tasks.send_report")
-    expect(report.locator(".field-name")).to_have_text("send_report")
+    expect(report.locator(".field-task .qtasks-task-name")).to_have_text("send_report")
     expect(report.locator(".qtasks-params dt").filter(has_text="queue").locator("+ dd")).to_have_text(
         "emails"
     )
-    expect(report.locator(".field-runs")).to_have_text("2")
-    expect(report.locator(".field-success_rate")).to_have_text("50.0%")
+    expect(report.locator(".qtasks-stat-runs")).to_have_text("2")
+    expect(report.locator(".qtasks-stat-success")).to_have_text("50.0%")
     expect(report.locator(".field-last_error")).to_contain_text("KeyError: 'user'")
     expect(report.locator(".field-can_run_it")).to_have_text("web-1-4242-main, web-2-77-main")
     # Viewing the page stored the tasks this web process knows, the test suite's own.
-    expect(rows.filter(has_text="tests.tasks.add").locator(".field-name")).to_have_text("add")
+    expect(rows.filter(has_text="tests.tasks.add").locator(".qtasks-task-name")).to_have_text("add")
     assert_page_was_clean(page_events)
 
 

@@ -227,3 +227,30 @@ def test_a_long_task_is_cancelled_from_its_status_page_while_it_runs(
     assert task["status"] == "cancel"
     assert task["progress_bar"]["done"] < 200, "the task ran to its end: the cancel did not stop it"
     assert_page_was_clean(page_events)
+
+
+def test_a_task_that_fails_ends_error_and_links_to_the_admin_to_retry_it(page: Page, page_events: PageEvents):
+    queue_from_form(page, "fails", reason="no <b>printer</b>")
+    expect(page.get_by_role("heading", name='fails("no <b>printer</b>")')).to_be_visible()
+    expect_status(page, "Error")
+    expect(page.locator("#task-error")).to_contain_text("ValueError: no <b>printer</b>")
+    task_uuid = page.url.rstrip("/").rsplit("/", 1)[-1]
+    expect(page.locator("#admin-link")).to_have_attribute(
+        "href", f"/admin/qtasks_django/taskrecord/{task_uuid}/change/"
+    )
+    assert_page_was_clean(page_events)
+
+
+def test_a_delayed_task_waits_for_its_countdown(
+    page: Page, page_events: PageEvents, example_site: ExampleSite
+):
+    queue_from_form(page, "add_later", a=4, b=5, countdown=60)
+    expect(page.get_by_role("heading", name="add(4, 5)")).to_be_visible()
+    expect(page.locator("#task-status")).to_have_text("New")
+    expect(page.locator("#task-due")).to_contain_text(re.compile(r"due in (60|59|58|57|56|55) s"))
+    # The worker leaves it alone: still new a few polls later, its wait counting down.
+    page.wait_for_timeout(2_000)
+    task = example_site.get_json(page.url.removeprefix(example_site.url) + "json/")
+    assert (task["status"], task["started_at"]) == ("new", None)
+    assert task["due_in"].endswith(" s") and int(task["due_in"].split()[0]) <= 58
+    assert_page_was_clean(page_events)

@@ -38,13 +38,32 @@
       lastSeq = Math.max(lastSeq, item.seq);
     }
 
+    // The "N% done" part of the summary. The server leaves it out while no item states a
+    // share (a page opened before the first item), so it is made here when one arrives.
+    function percentText() {
+      let done = box.querySelector(".qtasks-progress-done");
+      if (!done) {
+        done = document.createElement("span");
+        done.className = "qtasks-progress-done";
+        const value = document.createElement("span");
+        value.className = "qtasks-progress-percent";
+        done.append(", ", value, "% done");
+        const summary = box.querySelector(".qtasks-progress-summary");
+        summary.insertBefore(done, summary.querySelector(".qtasks-live-note"));
+      }
+      return done.querySelector(".qtasks-progress-percent");
+    }
+
     function showBar(state) {
       count.textContent = String(state.count);
       if (state.fraction !== null) {
         const percent = Math.round(state.fraction * 100);
         bar.classList.remove("qtasks-bar-unknown");
+        bar.setAttribute("aria-valuemin", "0");
+        bar.setAttribute("aria-valuemax", "100");
         bar.setAttribute("aria-valuenow", String(percent));
         fill.style.width = percent + "%";
+        percentText().textContent = String(percent);
       } else if (state.count > 0) {
         fill.style.width = "100%";
       }

@@ -91,9 +91,17 @@ def verify_log_steps(final: Any, timeout: float) -> str | None:
     )
 
 
+def verify_fails(final: Any, timeout: float) -> str | None:
+    last_line = (final.traceback or "").strip().splitlines()[-1:]
+    return _mismatch("status", final.status, TaskStatus.ERROR) or _mismatch(
+        "error", last_line, ["ValueError: smoke"]
+    )
+
+
 CHECKS = [
     Check("add", lambda: tasks.add.add_task(2, 3), expect_result(5)),
     Check("flaky", lambda: tasks.flaky.add_task(), verify_flaky),
+    Check("fails", lambda: tasks.fails.add_task("smoke"), verify_fails),
     Check("parent", lambda: tasks.parent.add_task(21), verify_parent),
     Check("doubler", lambda: tasks.doubler.add_task(3), verify_doubler),
     # An AsyncTask's add_task is awaitable; sync code enqueues it by name.
