@@ -21,14 +21,11 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-logger = logging.getLogger(__name__)
+# DURATION_MAX: ten years, the longest duration a setting or option may give; INT_MIN/MAX:
+# an SQL integer column's range (priorities, counters).
+from .limits import DURATION_MAX, INT_MAX, INT_MIN
 
-#: The longest duration a setting or command-line option may give: ten years, in seconds.
-#: Longer ones are mistakes, and far beyond it ``timedelta``, ``time.sleep`` and datetime
-#: arithmetic overflow.
-MAX_SECONDS = 10 * 365 * 24 * 3600
-#: The range of PostgreSQL's ``integer`` columns (priorities, counters).
-MIN_DB_INTEGER, MAX_DB_INTEGER = -(2**31), 2**31 - 1
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,10 +63,10 @@ def _plain(number: float) -> str:
 
 
 #: Intervals between polls, heartbeats and sweeps: below 10 ms a worker would spin.
-INTERVAL = Bounds(0.01, MAX_SECONDS, unit="seconds")
+INTERVAL = Bounds(0.01, DURATION_MAX, unit="seconds")
 #: Waits that may be zero (retry at once, stop at once, release at once).
-DELAY = Bounds(0, MAX_SECONDS, unit="seconds")
-PRIORITY = Bounds(MIN_DB_INTEGER, MAX_DB_INTEGER, integer=True)
+DELAY = Bounds(0, DURATION_MAX, unit="seconds")
+PRIORITY = Bounds(INT_MIN, INT_MAX, integer=True)
 #: Slots of one worker process: each may hold a task process (and a database connection).
 CONCURRENCY = Bounds(1, 10_000, integer=True)
 #: The range of each numeric setting; checks.py reports a value outside it (E002).
@@ -81,15 +78,15 @@ SETTING_BOUNDS: dict[str, Bounds] = {
     "LEASE_TIMEOUT": INTERVAL,
     "HEARTBEAT_INTERVAL": INTERVAL,
     "RESCUE_INTERVAL": INTERVAL,
-    "MAX_RESCUES": Bounds(0, MAX_DB_INTEGER, integer=True),
+    "MAX_RESCUES": Bounds(0, INT_MAX, integer=True),
     "RETRY_BACKOFF": DELAY,
     "RETRY_BACKOFF_MAX": DELAY,
     "WORKER_CONCURRENCY": CONCURRENCY,
     "SHUTDOWN_TIMEOUT": DELAY,
-    "CHILD_MAX_TASKS": Bounds(0, MAX_DB_INTEGER, integer=True),
+    "CHILD_MAX_TASKS": Bounds(0, INT_MAX, integer=True),
     "CANCEL_GRACE": DELAY,
     # Zero would make a plain ``qtasks_prune`` delete every finished task.
-    "PRUNE_AFTER": Bounds(1, MAX_SECONDS, unit="seconds"),
+    "PRUNE_AFTER": Bounds(1, DURATION_MAX, unit="seconds"),
 }
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.http import QueryDict
 
-from ..conf import MAX_DB_INTEGER, Bounds
+from ..conf import Bounds
+from ..limits import INT_MAX
 
 #: The parts of a date-hierarchy link; Django turns them into a ``datetime.date``, which
 #: raises ``OverflowError`` (not the ``ValueError`` Django expects) for a huge year.
@@ -20,7 +21,7 @@ DATE_PARTS = {
     "day": Bounds(1, 31, integer=True),
 }
 #: A sequence number of a progress item (``?after=`` of the live endpoint).
-SEQUENCE = Bounds(0, MAX_DB_INTEGER, integer=True)
+SEQUENCE = Bounds(0, INT_MAX, integer=True)
 
 
 def read_integer(text: str, bounds: Bounds) -> int | None:

@@ -44,7 +44,9 @@ def backoff_delay(
     """
     if base <= 0:
         return 0.0
-    delay = min(maximum, base * (2 ** max(0, attempt - 1)))
+    # The exponent is capped: 2 ** 1024 is no float, and past 2 ** 1000 the maximum wins
+    # anyway (a float product that overflows is inf, never an error).
+    delay = min(maximum, base * (2 ** min(max(0, attempt - 1), 1000)))
     if jitter:
         delay = (rng or random).uniform(delay / 2, delay)
     return delay

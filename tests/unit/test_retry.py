@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qtasks_django import TaskCancelError, TaskTimeoutError
 from qtasks_django.tasks.retry import RetryDecision, backoff_delay, decide, should_retry
@@ -143,3 +145,15 @@ def test_decide_fails_for_good_when_no_retry_is_due(exc, attempts_left, retry_on
         )
         is None
     )
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=2**31),
+    base=st.floats(min_value=0, max_value=315_360_000),
+    maximum=st.floats(min_value=0, max_value=315_360_000),
+    jitter=st.booleans(),
+)
+def test_the_delay_of_any_attempt_is_a_number_within_the_maximum(attempt, base, maximum, jitter) -> None:
+    # A task with retry=5000 reaches attempts where 2 ** attempt is no float.
+    delay = backoff_delay(attempt, base=base, maximum=maximum, jitter=jitter, rng=random.Random(0))
+    assert 0 <= delay <= maximum or (base == 0 and delay == 0)

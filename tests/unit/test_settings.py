@@ -12,7 +12,8 @@ from django.test import override_settings
 
 from qtasks_django import QueueTasks
 from qtasks_django.checks import check_settings
-from qtasks_django.conf import MAX_SECONDS, SETTING_BOUNDS, Bounds, QTasksSettings, settings
+from qtasks_django.conf import SETTING_BOUNDS, Bounds, QTasksSettings, settings
+from qtasks_django.limits import DURATION_MAX
 
 # -- conf.py ------------------------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ def test_bounds_accept_only_finite_numbers_of_the_right_kind_in_range(bounds, va
 
 
 def test_bounds_say_what_they_want() -> None:
-    assert Bounds(0.01, MAX_SECONDS, unit="seconds").refuses(-1) == (
+    assert Bounds(0.01, DURATION_MAX, unit="seconds").refuses(-1) == (
         "must be a finite number from 0.01 to 315360000 seconds"
     )
     assert Bounds(1, 10_000, integer=True).refuses(1.5) == "must be an integer from 1 to 10000"
@@ -228,18 +229,18 @@ def test_every_numeric_setting_refuses_hostile_values_with_e002(key, value) -> N
     [
         ("DEFAULT_PRIORITY", [1.5, 2**31, -(2**31) - 1], [-(2**31), 2**31 - 1, 0]),
         ("MAX_PAYLOAD_BYTES", [0, -1, 2**30 + 1, 1e6], [1, 2**30]),
-        ("POLL_INTERVAL", [0, 0.001, -1, MAX_SECONDS + 1], [0.01, 1, MAX_SECONDS]),
-        ("LEASE_TIMEOUT", [0, MAX_SECONDS * 2], [30, MAX_SECONDS]),
+        ("POLL_INTERVAL", [0, 0.001, -1, DURATION_MAX + 1], [0.01, 1, DURATION_MAX]),
+        ("LEASE_TIMEOUT", [0, DURATION_MAX * 2], [30, DURATION_MAX]),
         ("HEARTBEAT_INTERVAL", [0, -5], [0.5]),
         ("RESCUE_INTERVAL", [0], [0.01, 3600]),
         ("MAX_RESCUES", [-1, 2**31, 3.0], [0, 10]),
-        ("RETRY_BACKOFF", [-0.5, MAX_SECONDS + 1], [0, 2.5]),
+        ("RETRY_BACKOFF", [-0.5, DURATION_MAX + 1], [0, 2.5]),
         ("RETRY_BACKOFF_MAX", [-1, 1e300], [0, 300]),
         ("WORKER_CONCURRENCY", [0, 10_001, 4.0], [1, 10_000]),
         ("SHUTDOWN_TIMEOUT", [-1, 1e12], [0, 30]),
         ("CHILD_MAX_TASKS", [-1, 2**31, 5.5], [0, 5000]),
         ("CANCEL_GRACE", [-0.1, 1e10], [0, 5]),
-        ("PRUNE_AFTER", [0, 0.5, 1e10], [1, 7 * 86400, MAX_SECONDS]),
+        ("PRUNE_AFTER", [0, 0.5, 1e10], [1, 7 * 86400, DURATION_MAX]),
     ],
 )
 def test_each_numeric_setting_has_its_documented_range(key, refused, accepted) -> None:

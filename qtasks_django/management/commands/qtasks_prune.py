@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from qtasks_django.conf import DELAY, MAX_SECONDS, Bounds
+from qtasks_django.conf import DELAY, Bounds
+from qtasks_django.limits import DURATION_MAX
 from qtasks_django.management.options import integer_in
 from qtasks_django.queue.pruning import (
     DEFAULT_BATCH_SIZE,
@@ -32,7 +33,7 @@ def duration(value: str) -> Any:
         retention = None
     if retention is None or DELAY.refuses(retention.total_seconds()):
         raise argparse.ArgumentTypeError(
-            f"must be at most {MAX_SECONDS // 86400}d ({MAX_SECONDS} seconds), got {value!r}"
+            f"must be at most {DURATION_MAX // 86400}d ({DURATION_MAX} seconds), got {value!r}"
         )
     return retention
 
