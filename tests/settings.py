@@ -107,6 +107,14 @@ if _notifier == "redis":
 elif _notifier:
     raise ImproperlyConfigured(f"QTASKS_TEST_NOTIFIER must be 'redis' or unset, not {_notifier!r}")
 
+# Django's Tasks framework (Django 6.0+) on our worker; the 5.2 leg has no django.tasks.
+TASKS = {
+    "default": {
+        "BACKEND": "qtasks_django.backend.QTasksBackend",
+        "QUEUES": ["default", "django_emails"],
+    }
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"

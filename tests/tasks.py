@@ -255,3 +255,10 @@ from .tasks_admin import *  # noqa: E402,F403
 from .tasks_e2e import *  # noqa: E402,F403
 from .tasks_faults import *  # noqa: E402,F403
 from .tasks_integration import *  # noqa: E402,F403
+
+try:  # Django's Tasks framework is Django 6.0+; the 5.2 leg has none
+    import django.tasks  # noqa: F401
+except ImportError:
+    pass
+else:
+    from .tasks_django import *  # noqa: F403

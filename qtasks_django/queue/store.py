@@ -52,6 +52,31 @@ class DatabaseQueue:
             return None
         return TaskRecord.objects.using(self.using).filter(pk=key).first()
 
+    def attempts(self, uuid: Any) -> list[TaskRecord]:
+        """Return every attempt of the task ``uuid`` belongs to, first to current ([] if none).
+
+        Follows ``retry_parent_uuid`` up to the first attempt and ``retry_child_uuid``
+        down to the current one (a worker's retry or the admin's), so any attempt's id
+        names the whole chain.
+        """
+        manager = TaskRecord.objects.using(self.using)
+        row = self.get(uuid)
+        if row is None:
+            return []
+        for _hop in range(MAX_CHAIN_HOPS):
+            parent = row.retry_parent_uuid and manager.filter(pk=row.retry_parent_uuid).first()
+            if not parent:
+                break
+            row = parent
+        chain = [row]
+        for _hop in range(MAX_CHAIN_HOPS):
+            child = row.retry_child_uuid and manager.filter(pk=row.retry_child_uuid).first()
+            if not child:
+                break
+            chain.append(child)
+            row = child
+        return chain
+
     def progress(self, uuid: Any) -> list[Any]:
         """Return the task's progress items, in order."""
         items = TaskProgress.objects.using(self.using).filter(task_id=parse_uuid(uuid)).order_by("seq")

@@ -42,6 +42,8 @@ class TaskExecSchema:
     middlewares_before: list[type[TaskMiddleware]] = field(default_factory=list)
     middlewares_after: list[type[TaskMiddleware]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    takes_context: bool = False
+    """The runtime passes the first parameter (Django's ``TaskContext``): callers never give it."""
 
     @property
     def runs_async(self) -> bool:

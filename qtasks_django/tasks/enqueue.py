@@ -20,6 +20,7 @@ from ..exceptions import InvalidTaskArguments, QTasksError
 from ..queue.rows import NewRow
 from ..serialization import json_text
 from .context import current_task_uuid
+from .definition import check_queue_name
 from .results import Task, TaskResult
 from .validation import resolve_schema, validate_call, validate_priority
 
@@ -37,6 +38,8 @@ class Call:
     priority: int | None = None
     eta: dt.datetime | None = None
     countdown: float | None = None
+    queue: str | None = None
+    """The queue for this call alone (Django's ``queue_name``); ``None``: the task's own."""
 
 
 def enqueue(app: QueueTasks, call: Call, *, timeout: float | None, wait: bool = True) -> Task | None:
@@ -68,7 +71,7 @@ def build_row(app: QueueTasks, call: Call) -> NewRow:
     fields = {
         "uuid": uuid_lib.uuid4(),
         "task_name": call.task_name,
-        "queue": schema.queue or settings.DEFAULT_QUEUE,
+        "queue": call_queue(call.queue) or schema.queue or settings.DEFAULT_QUEUE,
         "priority": priority,
         "args": args.value,
         "kwargs": kwargs.value,
@@ -80,6 +83,16 @@ def build_row(app: QueueTasks, call: Call) -> NewRow:
         "eta": start_time(now, call.eta, call.countdown),
     }
     return NewRow(fields, {"args": args.text, "kwargs": kwargs.text, "tags": tags_text(fields["tags"])})
+
+
+def call_queue(queue: Any) -> str | None:
+    """Return a call's own queue after checking a queue column holds it (``None``: none given)."""
+    if queue is None:
+        return None
+    problem = check_queue_name(queue)
+    if problem:
+        raise InvalidTaskArguments(problem)
+    return str(queue)
 
 
 def check_can_wait(app: QueueTasks, timeout: Any) -> None:

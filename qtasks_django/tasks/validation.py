@@ -55,21 +55,22 @@ def check_binding(schema: TaskExecSchema, args: tuple[Any, ...], kwargs: dict[st
 
 
 def call_signature(schema: TaskExecSchema) -> inspect.Signature | None:
-    """Return the signature a caller must match (without the echo parameter)."""
+    """Return the signature a caller must match (without the echo or context parameter)."""
+    injected = schema.echo or schema.takes_context
     try:
-        return _call_signature(schema.func, schema.echo)
+        return _call_signature(schema.func, injected)
     except TypeError:  # an unhashable callable object: compute it uncached
-        return _call_signature.__wrapped__(schema.func, schema.echo)
+        return _call_signature.__wrapped__(schema.func, injected)
 
 
 @functools.lru_cache(maxsize=1024)
-def _call_signature(func: Any, echo: bool) -> inspect.Signature | None:
+def _call_signature(func: Any, injected: bool) -> inspect.Signature | None:
     # Computed once per task function: enqueue is a hot path.
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):  # builtins without introspectable signatures
         return None
-    if echo:
+    if injected:  # the first parameter is the runtime's to give
         params = list(signature.parameters.values())
         if params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
             signature = signature.replace(parameters=params[1:])

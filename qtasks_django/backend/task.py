@@ -1,0 +1,67 @@
+"""``QTasksTask``: a Django task that also carries QTasks' own options (retries, limits, tags)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task
+from django.tasks.base import DEFAULT_TASK_PRIORITY
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QTasksTask(Task):  # type: ignore[type-arg]  # generic in the stubs only
+    """The backend's ``task_class``: Django's ``Task`` plus the QTasks parameters it lacks.
+
+    Django 6.1's ``@task(retry=3, max_time=30)`` passes these through; on 6.0 use
+    :func:`task` from this module, which builds the same object.
+    """
+
+    retry: int | None = None
+    """Attempts after the first one fails (``None``: fail at once)."""
+    retry_on_exc: tuple[type[BaseException], ...] | None = None
+    """Retry only on these exceptions (subclasses count); ``None``: any ``Exception``."""
+    max_time: float | None = None
+    """Seconds a run may take before the worker stops it (sync tasks are killed)."""
+    tags: tuple[str, ...] | None = None
+    description: str | None = None
+
+    def qtasks_options(self) -> dict[str, Any]:
+        """The parameters ``build_schema`` takes, as QTasks' own ``@task`` spells them."""
+        return {
+            "retry": self.retry,
+            "retry_on_exc": list(self.retry_on_exc) if self.retry_on_exc else None,
+            "max_time": self.max_time,
+            "tags": list(self.tags) if self.tags else None,
+            "description": self.description,
+        }
+
+
+def task(
+    function: Callable[..., Any] | None = None,
+    *,
+    priority: int = DEFAULT_TASK_PRIORITY,
+    queue_name: str = DEFAULT_TASK_QUEUE_NAME,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    takes_context: bool = False,
+    **options: Any,
+) -> Any:
+    """Django's ``@task`` with QTasks' options, on Django 6.0 too: ``@task(retry=3, max_time=30)``.
+
+    ``options`` are :class:`QTasksTask`'s fields (``retry``, ``retry_on_exc``,
+    ``max_time``, ``tags``, ``description``); lists are stored as tuples (a task is frozen).
+    """
+
+    def wrapper(func: Callable[..., Any]) -> QTasksTask:
+        frozen = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        return QTasksTask(
+            func=func,
+            priority=priority,
+            queue_name=queue_name,
+            backend=backend,
+            takes_context=takes_context,
+            **frozen,
+        )
+
+    return wrapper(function) if function is not None else wrapper

@@ -1,0 +1,69 @@
+"""Tasks written against Django's Tasks framework (``django.tasks``), run by our backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.tasks import task
+
+from qtasks_django.backend import task as qtasks_task
+
+__all__ = [
+    "dj_add",
+    "dj_async_double",
+    "dj_context",
+    "dj_email",
+    "dj_fails",
+    "dj_flaky",
+    "dj_flaky_61",
+    "dj_urgent",
+]
+
+
+@task
+def dj_add(a, b):
+    return a + b
+
+
+@task
+async def dj_async_double(x):
+    await asyncio.sleep(0)
+    return {"double": x * 2, "on_loop": asyncio.get_running_loop().is_running()}
+
+
+@task
+def dj_fails(message):
+    raise ValueError(message)
+
+
+@task(priority=10, queue_name="django_emails")
+def dj_email(address):
+    return f"sent to {address}"
+
+
+@task(priority=90)
+def dj_urgent(label):
+    return label
+
+
+@task(takes_context=True)
+def dj_context(context, x):
+    result = context.task_result
+    return {"attempt": context.attempt, "id": result.id, "status": result.status, "x": x}
+
+
+@qtasks_task(takes_context=True, retry=2, retry_on_exc=[ValueError], tags=["django"])
+def dj_flaky(context, succeed_on):
+    """Fail until attempt ``succeed_on``; report what the context saw on the last one."""
+    if context.attempt < succeed_on:
+        raise ValueError(f"attempt {context.attempt} fails")
+    result = context.task_result
+    return {"attempt": context.attempt, "errors": len(result.errors), "id": result.id}
+
+
+@task(takes_context=True, retry=1, max_time=30)
+async def dj_flaky_61(context):
+    """Django 6.1 passes QTasks' options through ``@task``: fail once, then succeed."""
+    if context.attempt == 1:
+        raise KeyError("first")
+    return context.attempt
