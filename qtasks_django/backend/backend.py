@@ -8,7 +8,7 @@ an executor that gives it Django's ``TaskContext``. Enqueueing is QTasks' own
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 from django.tasks import Task, TaskResult
 from django.tasks.backends.base import BaseTaskBackend
@@ -23,6 +23,10 @@ from .known import django_task, remember
 from .results import chain_result, ready_result
 from .running import DjangoTaskExecutor
 from .task import QTasksTask
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 
 class QTasksBackend(BaseTaskBackend):
     """Run ``django.tasks`` tasks on ``qtasks_worker``, with results, priorities and deferral.
@@ -65,7 +69,7 @@ class QTasksBackend(BaseTaskBackend):
         schema.takes_context = task.takes_context
         return schema
 
-    def enqueue(self, task: Task[..., Any], args: Any, kwargs: Any) -> TaskResult[..., Any]:
+    def enqueue(self, task: Task[_P, _R], args: Any, kwargs: Any) -> TaskResult[_P, _R]:
         """Write the task's row in the caller's transaction and return its ``READY`` result."""
         self.validate_task(task)
         app = get_app()
@@ -80,7 +84,7 @@ class QTasksBackend(BaseTaskBackend):
         [row] = app.queue.insert([build_row(app, call)])
         result = ready_result(task, row, self.alias)
         task_enqueued.send(type(self), task_result=result)
-        return result
+        return cast(TaskResult[_P, _R], result)  # built from ``task``: the same parameters
 
     def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """Return the current result of the task ``result_id`` names (any of its attempts' ids)."""
@@ -100,4 +104,3 @@ class QTasksBackend(BaseTaskBackend):
 def qtasks_priority(priority: int) -> int:
     """Django's priority (higher runs first) as ours (lower runs first)."""
     return -int(priority)
-

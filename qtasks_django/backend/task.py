@@ -11,7 +11,7 @@ from django.tasks.base import DEFAULT_TASK_PRIORITY
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QTasksTask(Task):  # type: ignore[type-arg]  # generic in the stubs only
+class QTasksTask(Task):
     """The backend's ``task_class``: Django's ``Task`` plus the QTasks parameters it lacks.
 
     Django 6.1's ``@task(retry=3, max_time=30)`` passes these through; on 6.0 use
@@ -54,7 +54,7 @@ def task(
     """
 
     def wrapper(func: Callable[..., Any]) -> QTasksTask:
-        frozen = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        frozen: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
         return QTasksTask(
             func=func,
             priority=priority,

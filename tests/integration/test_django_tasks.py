@@ -6,20 +6,20 @@ import pytest
 
 pytest.importorskip("django.tasks", reason="django.tasks is Django 6.0+; this leg runs an older Django")
 
-from datetime import timedelta  # noqa: E402
+from datetime import timedelta
 
-from django.db import transaction  # noqa: E402
-from django.tasks import TaskResultStatus, default_task_backend  # noqa: E402
-from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.db import transaction
+from django.tasks import TaskResultStatus, default_task_backend
+from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+from django.utils import timezone
 
-from qtasks_django import app  # noqa: E402
-from qtasks_django.backend import QTasksBackend  # noqa: E402
-from qtasks_django.exceptions import InvalidTaskArguments  # noqa: E402
-from qtasks_django.models import RegisteredTask, TaskRecord  # noqa: E402
-from qtasks_django.queue.operations import retry_task  # noqa: E402
-from tests.tasks import add  # noqa: E402
-from tests.tasks_django import (  # noqa: E402
+from qtasks_django import app
+from qtasks_django.backend import QTasksBackend
+from qtasks_django.exceptions import InvalidTaskArguments
+from qtasks_django.models import RegisteredTask, TaskRecord
+from qtasks_django.queue.operations import retry_task
+from tests.tasks import add
+from tests.tasks_django import (
     dj_add,
     dj_async_double,
     dj_context,
@@ -47,7 +47,7 @@ def test_enqueue_writes_a_ready_row_whose_uuid_is_the_result_id() -> None:
     assert result.attempts == 0
     assert result.backend == "default" and result.task is dj_add
     with pytest.raises(ValueError, match="not finished"):
-        result.return_value
+        _ = result.return_value
 
 
 def test_a_rolled_back_enqueue_never_existed_and_never_runs(run_worker) -> None:
@@ -115,7 +115,7 @@ def test_a_failure_is_one_error_with_its_class_and_traceback(run_worker) -> None
     assert error.exception_class is ValueError
     assert "broken on purpose" in error.traceback and "dj_fails" in error.traceback
     with pytest.raises(ValueError, match="Task failed"):
-        result.return_value
+        _ = result.return_value
 
 
 def test_retries_follow_the_chain_and_the_context_sees_each_attempt(run_worker) -> None:
