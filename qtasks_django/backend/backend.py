@@ -84,7 +84,7 @@ class QTasksBackend(BaseTaskBackend):
         [row] = app.queue.insert([build_row(app, call)])
         result = ready_result(task, row, self.alias)
         task_enqueued.send(type(self), task_result=result)
-        return cast(TaskResult[_P, _R], result)  # built from ``task``: the same parameters
+        return cast("TaskResult[_P, _R]", result)  # built from ``task``: the same parameters
 
     def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """Return the current result of the task ``result_id`` names (any of its attempts' ids)."""
