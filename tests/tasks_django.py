@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import django
 from django.tasks import task
 
 from qtasks_django.backend import task as qtasks_task
@@ -61,9 +62,13 @@ def dj_flaky(context, succeed_on):
     return {"attempt": context.attempt, "errors": len(result.errors), "id": result.id}
 
 
-@task(takes_context=True, retry=1, max_time=30)
-async def dj_flaky_61(context):
-    """Django 6.1 passes QTasks' options through ``@task``: fail once, then succeed."""
+async def _flaky_61(context):
+    """Fail once, then succeed."""
     if context.attempt == 1:
         raise KeyError("first")
     return context.attempt
+
+
+# Django 6.1 passes QTasks' options through ``@task`` (its backend's ``task_class``); 6.0 does not.
+_flaky_61.__name__ = _flaky_61.__qualname__ = "dj_flaky_61"
+dj_flaky_61 = task(takes_context=True, retry=1, max_time=30)(_flaky_61) if django.VERSION >= (6, 1) else None

@@ -8,6 +8,7 @@ pytest.importorskip("django.tasks", reason="django.tasks is Django 6.0+; this le
 
 from datetime import timedelta
 
+import django
 from django.db import transaction
 from django.tasks import TaskResultStatus, default_task_backend
 from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
@@ -153,6 +154,7 @@ def test_retries_exhausted_fail_with_one_error_per_attempt(run_worker) -> None:
     assert len(result.errors) == 3 and result.attempts == 3
 
 
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="Django 6.0's @task takes no backend options")
 def test_django_6_1_passes_qtasks_options_through_task(run_worker) -> None:
     result = dj_flaky_61.enqueue()
 
