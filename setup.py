@@ -35,6 +35,8 @@ setup(
     extras_require={
         "redis": ["redis>=5.0"],
         "postgres": ["psycopg[binary]>=3.2"],
+        # Django's Tasks framework on Django 5.2 (Django 6.0+ has django.tasks built in).
+        "django-tasks": ["django-tasks>=0.12"],
     },
     classifiers=[
         "Development Status :: 3 - Alpha",

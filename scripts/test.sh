@@ -11,7 +11,8 @@
 #      manage.py check and makemigrations --check (test and example settings)
 #   b. Python 3.12 + Django 6, PostgreSQL + Redis: every test, the browser tier included
 #   c. Python 3.12 + Django 6, SQLite, no Redis: every test not marked postgres, redis or browser
-#   d. Python 3.11 + Django 5.2, PostgreSQL + Redis as the notifier: every test but the browser tier
+#   d. Python 3.11 + Django 5.2 (with the django-tasks backport), PostgreSQL + Redis as the
+#      notifier: every test but the browser tier
 # PYTEST-ARGS are passed to every pytest run (e.g. `-k claim -x`). Environment:
 #   QTASKS_TEST_MATRIX=quick   run step b only
 #   CI=true                     a test whose server (marker postgres/redis) or browser is missing fails, not skips
@@ -173,7 +174,8 @@ main() {
     py311=$(qt_find_python311) ||
       qt_die "Python 3.11 not found (tried python3, python3.11, ~/.pyenv/versions/3.11*, /usr/bin/python3.11);" \
         "install it or point QTASKS_PYTHON311 at one"
-    qt_ensure_venv py311-dj52 "$py311" -r requirements/test.txt -c requirements/django52.txt -e .
+    # With the django-tasks backport: QTasksBackend's tests run on Django 5.2 too.
+    qt_ensure_venv py311-dj52 "$py311" -r requirements/test.txt -c requirements/django52.txt -e ".[django-tasks]"
   fi
 
   if [ "$MATRIX" = full ]; then

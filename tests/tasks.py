@@ -256,8 +256,8 @@ from .tasks_e2e import *  # noqa: E402,F403
 from .tasks_faults import *  # noqa: E402,F403
 from .tasks_integration import *  # noqa: E402,F403
 
-try:  # Django's Tasks framework is Django 6.0+; the 5.2 leg has none
-    import django.tasks  # noqa: F401
+try:  # Django's Tasks framework: Django 6.0+, or on 5.2 the django-tasks backport
+    import qtasks_django.backend.compat  # noqa: F401
 except ImportError:
     pass
 else:

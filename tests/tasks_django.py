@@ -1,13 +1,18 @@
-"""Tasks written against Django's Tasks framework (``django.tasks``), run by our backend."""
+"""Tasks written against Django's Tasks framework (``django.tasks``), run by our backend.
+
+``task`` is Django's decorator (the backport's on Django 5.2), through the backend's compat module.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 import django
-from django.tasks import task
 
 from qtasks_django.backend import task as qtasks_task
+from qtasks_django.backend.compat import task
+
+_PASSES_OPTIONS = django.VERSION >= (6, 1) or django.VERSION < (6, 0)  # 5.2: the backport does
 
 __all__ = [
     "dj_add",
@@ -69,6 +74,7 @@ async def _flaky_61(context):
     return context.attempt
 
 
-# Django 6.1 passes QTasks' options through ``@task`` (its backend's ``task_class``); 6.0 does not.
+# Django 6.1 (and the backport) pass QTasks' options through ``@task`` (the backend's
+# ``task_class``); Django 6.0 does not.
 _flaky_61.__name__ = _flaky_61.__qualname__ = "dj_flaky_61"
-dj_flaky_61 = task(takes_context=True, retry=1, max_time=30)(_flaky_61) if django.VERSION >= (6, 1) else None
+dj_flaky_61 = task(takes_context=True, retry=1, max_time=30)(_flaky_61) if _PASSES_OPTIONS else None

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ParamSpec, TypeVar, cast
 
-from django.tasks import Task, TaskResult
-from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued
-
 from ..exceptions import InvalidTaskDefinition
 from ..tasks.app import get_app, shared_registry
 from ..tasks.definition import TaskExecSchema, build_schema
 from ..tasks.enqueue import Call, build_row
+from .compat import BaseTaskBackend, InvalidTask, Task, TaskResult, TaskResultDoesNotExist, task_signals
 from .known import django_task, remember
 from .results import chain_result, ready_result
 from .running import DjangoTaskExecutor
@@ -83,7 +79,7 @@ class QTasksBackend(BaseTaskBackend):
         )
         [row] = app.queue.insert([build_row(app, call)])
         result = ready_result(task, row, self.alias)
-        task_enqueued.send(type(self), task_result=result)
+        task_signals.task_enqueued.send(type(self), task_result=result)
         return cast("TaskResult[_P, _R]", result)  # built from ``task``: the same parameters
 
     def get_result(self, result_id: str) -> TaskResult[..., Any]:

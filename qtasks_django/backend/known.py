@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.tasks import Task
 from django.utils.module_loading import import_string
+
+from .compat import Task
 
 #: Dotted path → the Django task first validated under it (its defaults).
 known_tasks: dict[str, Task[..., Any]] = {}

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.tasks import Task, TaskResult, TaskResultStatus
-from django.tasks.base import TaskError
-
 from ..exceptions import TaskCancelError
 from ..status import TaskStatus
+from .compat import Task, TaskError, TaskResult, TaskResultStatus
 
 if TYPE_CHECKING:
     from ..models import TaskRecord

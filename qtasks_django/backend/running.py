@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from django.dispatch import Signal, receiver
-from django.tasks import TaskContext, task_backends
-from django.tasks import signals as django_signals
 
 from .. import signals
 from ..tasks.executors import TaskExecutor
+from .compat import TaskContext, task_backends
+from .compat import task_signals as django_signals
 from .known import django_task
 
 logger = logging.getLogger("qtasks_django.backend")

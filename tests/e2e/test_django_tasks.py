@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("django.tasks", reason="django.tasks is Django 6.0+; this leg runs an older Django")
+pytest.importorskip(
+    "qtasks_django.backend.compat", reason="needs django.tasks (Django 6.0+) or the django-tasks backport"
+)
 
-from django.tasks import TaskResultStatus
 
+from qtasks_django.backend.compat import TaskResultStatus
 from qtasks_django.models import TaskRecord
 from tests.tasks_django import dj_add, dj_async_double, dj_fails, dj_flaky
 

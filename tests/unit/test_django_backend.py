@@ -7,14 +7,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-pytest.importorskip("django.tasks", reason="django.tasks is Django 6.0+; this leg runs an older Django")
+pytest.importorskip(
+    "qtasks_django.backend.compat", reason="needs django.tasks (Django 6.0+) or the django-tasks backport"
+)
 
-from django.tasks import TaskResultStatus, task, task_backends
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from qtasks_django.backend import QTasksBackend, QTasksTask
+from qtasks_django.backend.compat import InvalidTask, TaskResultStatus, task, task_backends
 from qtasks_django.backend.results import chain_result, exception_class_path
+from qtasks_django.exceptions import TaskTimeoutError
 from qtasks_django.models import TaskRecord
 from qtasks_django.tasks.app import default_app
 from tests.tasks_django import dj_add, dj_context, dj_email, dj_flaky, dj_urgent
@@ -81,7 +83,10 @@ def _traceback_of(exc: BaseException) -> str:
 
 def test_the_exception_class_path_is_read_from_the_stored_traceback() -> None:
     assert exception_class_path(_traceback_of(ValueError("a: b\nsecond line"))) == "builtins.ValueError"
-    assert exception_class_path(_traceback_of(InvalidTask("x"))) == "django.tasks.exceptions.InvalidTask"
+    assert (
+        exception_class_path(_traceback_of(TaskTimeoutError("x")))
+        == "qtasks_django.exceptions.TaskTimeoutError"
+    )
     try:
         try:
             raise KeyError("inner")
