@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import django
 
@@ -22,6 +23,7 @@ __all__ = [
     "dj_fails",
     "dj_flaky",
     "dj_flaky_61",
+    "dj_too_slow",
     "dj_urgent",
 ]
 
@@ -50,6 +52,12 @@ def dj_email(address):
 @task(priority=90)
 def dj_urgent(label):
     return label
+
+
+@qtasks_task(max_time=0.5)
+def dj_too_slow(seconds):
+    """A sync task past its hard limit: its task process is killed."""
+    time.sleep(seconds)
 
 
 @task(takes_context=True)

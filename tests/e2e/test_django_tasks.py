@@ -11,7 +11,7 @@ pytest.importorskip(
 
 from qtasks_django.backend.compat import TaskResultStatus
 from qtasks_django.models import TaskRecord
-from tests.tasks_django import dj_add, dj_async_double, dj_fails, dj_flaky
+from tests.tasks_django import dj_add, dj_async_double, dj_fails, dj_flaky, dj_too_slow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,3 +37,17 @@ def test_a_worker_process_runs_django_tasks_sync_in_task_processes_and_async_on_
     assert fails.errors[0].exception_class_path == "builtins.ValueError"
     assert "for real" in fails.errors[0].traceback
     assert TaskRecord.objects.filter(status="new").count() == 0
+
+
+def test_a_sync_django_task_past_max_time_is_killed_and_fails_with_the_limit_error(start_worker):
+    result = dj_too_slow.enqueue(30)
+
+    worker = start_worker("--burst")
+    assert worker.wait_exit(BURST_EXIT) == 0, worker.describe()
+
+    result.refresh()
+    assert result.status == TaskResultStatus.FAILED
+    [error] = result.errors
+    assert error.exception_class_path == "qtasks_django.exceptions.TaskTimeoutError"
+    assert "0.5 seconds" in error.traceback
+    assert (result.finished_at - result.started_at).total_seconds() < 10

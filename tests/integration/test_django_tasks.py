@@ -11,6 +11,7 @@ pytest.importorskip(
 from datetime import timedelta
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from qtasks_django import app
@@ -285,6 +286,18 @@ def test_django_tasks_are_registered_tasks_under_their_path(run_worker) -> None:
 
     row = RegisteredTask.objects.get(name="tests.tasks_django.dj_email")
     assert (row.func, row.queue, row.priority) == ("tests.tasks_django.dj_email", "django_emails", -10)
+
+
+def test_the_admin_lists_django_tasks_by_their_path(admin_client, run_worker) -> None:
+    result = dj_email.enqueue("b@example.com")
+    run_worker()
+
+    tasks_page = admin_client.get(reverse("admin:qtasks_django_taskrecord_changelist")).content.decode()
+    assert "tasks_django.dj_email" in tasks_page
+    detail = admin_client.get(reverse("admin:qtasks_django_taskrecord_change", args=[result.id]))
+    assert detail.status_code == 200 and "sent to b@example.com" in detail.content.decode()
+    registered = admin_client.get(reverse("admin:qtasks_django_registeredtask_changelist")).content.decode()
+    assert "tasks_django.dj_email" in registered
 
 
 async def test_async_enqueue_get_and_refresh_and_the_function_runs_on_the_loop(background_worker) -> None:
