@@ -16,7 +16,7 @@ from .. import signals
 from ..tasks.executors import TaskExecutor
 from .compat import TaskContext, task_backends
 from .compat import task_signals as django_signals
-from .known import django_task
+from .known import known_tasks
 
 logger = logging.getLogger("qtasks_django.backend")
 
@@ -51,7 +51,9 @@ def forward_finished(sender: str, uuid: Any, **kwargs: Any) -> None:
 
 def forward(signal: Signal, task_name: str, uuid: Any) -> None:
     """Send Django's ``signal`` for a Django task's row; other tasks are not Django's business."""
-    task = django_task(task_name) if signal.has_listeners() else None
+    # Only tasks this process declared (it runs or cancels them): a QTasks task's name is
+    # never imported to find out, which would cost every task of the worker an import.
+    task = known_tasks.get(task_name) if signal.has_listeners() else None
     if task is None:
         return
     backend = task_backends[task.backend]

@@ -314,3 +314,25 @@ async def test_async_enqueue_get_and_refresh_and_the_function_runs_on_the_loop(b
     assert result.return_value == {"double": 42, "on_loop": True}
     fetched = await dj_async_double.aget_result(result.id)
     assert fetched.status == TaskResultStatus.SUCCESSFUL and fetched.attempts == 1
+
+
+def test_qtasks_tasks_send_no_django_signal_and_import_nothing(run_worker, monkeypatch) -> None:
+    from qtasks_django.backend import known
+
+    looked_up = []
+    monkeypatch.setattr(known, "import_string", lambda path: looked_up.append(path))
+    seen = []
+
+    def handle(sender, task_result, **kwargs):
+        seen.append(task_result.id)
+
+    task_signals.task_started.connect(handle)
+    task_signals.task_finished.connect(handle)
+    try:
+        add.add_task(1, 2)
+        run_worker()
+    finally:
+        task_signals.task_started.disconnect(handle)
+        task_signals.task_finished.disconnect(handle)
+
+    assert seen == [] and looked_up == []
