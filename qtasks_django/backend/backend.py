@@ -94,6 +94,8 @@ class QTasksBackend(BaseTaskBackend):
         changes: dict[str, Any] = {"queue_name": first.queue, "backend": self.alias}
         if -100 <= first.priority <= 100:  # a row changed around the backend keeps the task's own
             changes["priority"] = -first.priority
+        if first.eta > first.created_at:  # deferred: enqueue without run_after stores eta = created_at
+            changes["run_after"] = first.eta
         return chain_result(task.using(**changes), chain, self.alias)
 
 

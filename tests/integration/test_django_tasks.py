@@ -205,7 +205,9 @@ def test_run_after_defers_the_run(run_worker) -> None:
     run_worker()
 
     assert TaskRecord.objects.get(pk=result.id).eta == later
-    assert dj_add.get_result(result.id).status == TaskResultStatus.READY
+    fetched = dj_add.get_result(result.id)
+    assert fetched.status == TaskResultStatus.READY and fetched.task.run_after == later
+    assert dj_add.get_result(dj_add.enqueue(1, 1).id).task.run_after is None
 
 
 def test_queue_name_is_our_queue(run_worker) -> None:
