@@ -338,3 +338,11 @@ def test_qtasks_tasks_send_no_django_signal_and_import_nothing(run_worker, monke
         task_signals.task_finished.disconnect(handle)
 
     assert seen == [] and looked_up == []
+
+
+async def test_async_get_result_of_an_unknown_id_raises_and_of_a_known_one_reads_it() -> None:
+    with pytest.raises(TaskResultDoesNotExist):
+        await task_backends["default"].aget_result("9c1e1a7e-3f0a-4e8f-9a55-0f6a7b8c9d0e")
+    result = await dj_add.aenqueue(1, b=2)
+    fetched = await dj_add.aget_result(result.id)
+    assert (fetched.id, fetched.status, fetched.args, fetched.kwargs) == (result.id, "READY", [1], {"b": 2})
