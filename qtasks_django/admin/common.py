@@ -11,6 +11,7 @@ import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -84,6 +85,14 @@ def status_badge(status: str, label: str) -> SafeString:
 
 def task_change_url(uuid: Any) -> str:
     return reverse(f"admin:{APP_LABEL}_taskrecord_change", args=[str(uuid)])
+
+
+def tasks_list_link(count: int, **filters: Any) -> SafeString | int:
+    """``count`` as a link to the task list filtered by ``filters`` (a plain 0 when there are none)."""
+    if not count:
+        return 0
+    url = f"{reverse(f'admin:{APP_LABEL}_taskrecord_changelist')}?{urlencode(filters)}"
+    return format_html('<a href="{}">{}</a>', url, count)
 
 
 def task_link(uuid: Any, text: str | None = None) -> SafeString:

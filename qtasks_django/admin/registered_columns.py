@@ -8,7 +8,6 @@ definition list rather than five columns.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.urls import reverse
@@ -17,7 +16,7 @@ from django.utils.safestring import SafeString
 
 from ..models import RegisteredTask
 from ..status import TaskStatus
-from .common import APP_LABEL, breakable, compact_json, task_link
+from .common import APP_LABEL, breakable, compact_json, task_link, tasks_list_link
 
 if TYPE_CHECKING:
     from .registered import ShownTask
@@ -103,11 +102,7 @@ class RegisteredColumns:
 
     @admin.display(description="waiting")
     def waiting(self, obj: ShownTask) -> SafeString | int:
-        if not obj.waiting:
-            return 0
-        query = urlencode({"status__exact": TaskStatus.NEW, "task_name": obj.name})
-        url = f"{reverse(f'admin:{APP_LABEL}_taskrecord_changelist')}?{query}"
-        return format_html('<a href="{}">{}</a>', url, obj.waiting)
+        return tasks_list_link(obj.waiting, status__exact=TaskStatus.NEW, task_name=obj.name)
 
 
 def _parameter_text(value: Any) -> str:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ..models import TaskRecord, WorkerRecord
 from ..status import TaskStatus
-from .common import APP_LABEL, ReadOnlyAdmin, format_age, format_time, status_badge, task_link
+from .common import (
+    ReadOnlyAdmin,
+    format_age,
+    format_time,
+    status_badge,
+    task_link,
+    tasks_list_link,
+)
 from .stats import heartbeat_deadline, worker_is_alive
 
 MAX_RUNNING_SHOWN = 50
@@ -118,11 +123,7 @@ class WorkerRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="running tasks", ordering="running")
     def running_count(self, obj: ListedWorker) -> SafeString | int:
-        if not obj.running:
-            return 0
-        query = urlencode({"status__exact": TaskStatus.PROCESS, "worker_id": obj.pk})
-        url = f"{reverse(f'admin:{APP_LABEL}_taskrecord_changelist')}?{query}"
-        return format_html('<a href="{}">{}</a>', url, obj.running)
+        return tasks_list_link(obj.running, status__exact=TaskStatus.PROCESS, worker_id=obj.pk)
 
     @admin.display(description="running tasks")
     def running_tasks(self, obj: WorkerRecord) -> SafeString | str:
