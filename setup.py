@@ -31,7 +31,7 @@ setup(
     },
     zip_safe=False,
     python_requires=">=3.11",
-    install_requires=["Django>=5.2,<6.2"],
+    install_requires=["Django>=5.2,<6.2", "cronsim>=2.6"],
     extras_require={
         "redis": ["redis>=5.0"],
         "postgres": ["psycopg[binary]>=3.2"],

@@ -87,6 +87,8 @@ SETTING_BOUNDS: dict[str, Bounds] = {
     "CANCEL_GRACE": DELAY,
     # Zero would make a plain ``qtasks_prune`` delete every finished task.
     "PRUNE_AFTER": Bounds(1, DURATION_MAX, unit="seconds"),
+    "SCHEDULE_CATCH_UP_MAX": Bounds(1, 10_000, integer=True),
+    "SCHEDULE_MISFIRE_GRACE": DELAY,
 }
 
 
@@ -142,6 +144,13 @@ class QTasksSettings:
     """Seconds a running task has to stop by itself after a cancel before it is stopped by force."""
     PRUNE_AFTER: float = 7 * 24 * 3600.0
     """Default age in seconds past which ``qtasks_prune`` deletes finished tasks."""
+    SCHEDULES: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Schedules declared in settings: name -> ``{"task": ..., "cron": ... or "interval": ...,
+    "args", "kwargs", "timezone", "queue", "priority", "missed_runs"}`` (docs/schedules.md)."""
+    SCHEDULE_CATCH_UP_MAX: int = 100
+    """The most missed firings one schedule with ``missed_runs="all"`` makes when workers return."""
+    SCHEDULE_MISFIRE_GRACE: float = 60.0
+    """Seconds after its time a firing still counts as on time (``missed_runs="skip"`` runs it)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Unknown keys, kept so that system checks can name them."""
     refused: dict[str, str] = field(default_factory=dict)

@@ -63,3 +63,7 @@ class TaskProcessDied(QTasksError):
 
 class WorkerLost(QTasksError):
     """The worker running the task disappeared too many times (poison pill)."""
+
+
+class InvalidSchedule(QTasksError, ValueError):
+    """A schedule that cannot fire: a bad cron expression or zone, an unknown task, arguments that do not bind."""

@@ -255,6 +255,7 @@ from .tasks_admin import *  # noqa: E402,F403
 from .tasks_e2e import *  # noqa: E402,F403
 from .tasks_faults import *  # noqa: E402,F403
 from .tasks_integration import *  # noqa: E402,F403
+from .tasks_schedules import *  # noqa: E402,F403
 
 try:  # Django's Tasks framework: Django 6.0+, or on 5.2 the django-tasks backport
     import qtasks_django.backend.compat  # noqa: F401

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 ENQUEUED = "qtasks_enqueued"
 FINISHED = "qtasks_finished"
 CANCEL = "qtasks_cancel"
+#: A schedule was created, changed or deleted: workers read when the next firing is.
+SCHEDULES = "qtasks_schedules"
 
 _VENDOR_DEFAULTS = {"postgresql": "qtasks_django.notifiers.postgres.PostgresNotifier"}
 _POLLING = "qtasks_django.notifiers.base.PollingNotifier"

@@ -112,6 +112,7 @@ class Finishes:
                 attempt=record.attempt + 1,
                 retry_parent_uuid=record.pk,
                 parent_uuid=record.parent_uuid,
+                schedule_id=record.schedule_id,  # the firing time stays the first attempt's
                 created_at=now,
                 updated_at=now,
                 eta=now + timedelta(seconds=delay),

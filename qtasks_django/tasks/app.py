@@ -17,12 +17,13 @@ from asgiref.sync import sync_to_async
 from django.utils.module_loading import import_string
 
 from ..conf import QTasksSettings, settings
-from ..exceptions import DuplicateTaskName, QTasksError
+from ..exceptions import DuplicateTaskName, InvalidTaskArguments, InvalidTaskDefinition, QTasksError
 from . import enqueue
 from .definition import TaskExecSchema, build_schema
 from .enqueue import Call
 from .results import Task, TaskResult
 from .task import AsyncTask, BaseTask, BaseTaskCls, SyncTask
+from .validation import check_binding
 
 if TYPE_CHECKING:
     from ..queue.store import DatabaseQueue
@@ -64,7 +65,8 @@ class TaskRegistry:
 
         Options: priority, echo, max_time, retry, retry_on_exc, decode, tags,
         description, generate_handler, executor, middlewares_before,
-        middlewares_after; any other keyword lands in ``extra``.
+        middlewares_after, schedule (a cron expression or a ``timedelta``: see
+        docs/schedules.md); any other keyword lands in ``extra``.
         """
         if callable(name):
             return self._decorate(name, None, options)
@@ -77,6 +79,8 @@ class TaskRegistry:
         if params.get("priority") is None:
             params["priority"] = self._default_priority()
         schema = build_schema(func, name=name, extra=extra, **params)
+        if schema.schedule is not None:
+            _check_schedulable(schema)
         self.register(schema)
         return (AsyncTask if schema.awaiting else SyncTask)(schema, owner=self)
 
@@ -267,6 +271,17 @@ def shared_task(name: Any = None, *, awaiting: bool | None = None, **options: An
     if awaiting is not None:
         options["awaiting"] = awaiting
     return shared_registry.task(name, **options)
+
+
+def _check_schedulable(schema: TaskExecSchema) -> None:
+    """A task with ``schedule=`` is enqueued with no arguments: its function must allow that."""
+    try:
+        check_binding(schema, (), {})
+    except InvalidTaskArguments:
+        raise InvalidTaskDefinition(
+            f"Task {schema.name!r}: schedule= enqueues it with no arguments, but it needs some; "
+            "give them in a QTASKS['SCHEDULES'] entry instead"
+        ) from None
 
 
 def _as_call(call: Any) -> Call:

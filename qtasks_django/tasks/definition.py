@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from ..exceptions import InvalidTaskDefinition
@@ -17,6 +18,7 @@ from ..limits import (
     int_in_range,
     unstorable_text,
 )
+from ..timing import InvalidTiming, Timing
 from .executors import BaseTaskExecutor
 from .middleware import TaskMiddleware
 
@@ -42,6 +44,8 @@ class TaskExecSchema:
     middlewares_before: list[type[TaskMiddleware]] = field(default_factory=list)
     middlewares_after: list[type[TaskMiddleware]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    schedule: str | timedelta | None = None
+    """``@task(schedule=...)``: a cron expression or an interval (synced into a ``Schedule``)."""
     takes_context: bool = False
     """The runtime passes the first parameter (Django's ``TaskContext``): callers never give it."""
 
@@ -88,6 +92,7 @@ def build_schema(
     middlewares_before: list[type] | None = None,
     middlewares_after: list[type] | None = None,
     awaiting: bool | None = None,
+    schedule: str | timedelta | None = None,
     extra: dict[str, Any] | None = None,
 ) -> TaskExecSchema:
     """Validate the parameters of ``@task`` and build the schema; raise ``InvalidTaskDefinition``."""
@@ -114,6 +119,11 @@ def build_schema(
     _check_executor(executor, label)
     _check_classes(middlewares_before, TaskMiddleware, label, "middlewares_before")
     _check_classes(middlewares_after, TaskMiddleware, label, "middlewares_after")
+    if schedule is not None:
+        try:
+            Timing.of(schedule)
+        except InvalidTiming as exc:
+            raise InvalidTaskDefinition(f"Task {label!r}: schedule: {exc}") from None
     extra = dict(extra or {})
     if "queue" in extra:
         _check_queue(extra["queue"], label)
@@ -134,6 +144,7 @@ def build_schema(
         executor=executor,
         middlewares_before=list(middlewares_before or []),
         middlewares_after=list(middlewares_after or []),
+        schedule=schedule,
         extra=extra,
     )
 

@@ -8,7 +8,7 @@ from .. import notifiers
 
 
 class WakeUps:
-    """Listen for "enqueued" and "cancel" messages and set ``wakeup`` (and ``cancel_hint``)."""
+    """Listen for "enqueued", "cancel" and "schedules" messages; set ``wakeup`` (and the hint each names)."""
 
     def __init__(
         self,
@@ -16,13 +16,18 @@ class WakeUps:
         *,
         wakeup: threading.Event,
         cancel_hint: threading.Event,
+        schedule_hint: threading.Event | None = None,
         poll_interval: float,
     ) -> None:
         self.wakeup = wakeup
         self.cancel_hint = cancel_hint
+        self.schedule_hint = schedule_hint
         self.poll_interval = poll_interval
         self._stopped = threading.Event()
-        self._listener = notifier.listen([notifiers.ENQUEUED, notifiers.CANCEL])
+        channels = [notifiers.ENQUEUED, notifiers.CANCEL]
+        if schedule_hint is not None:
+            channels.append(notifiers.SCHEDULES)
+        self._listener = notifier.listen(channels)
         self._thread = threading.Thread(target=self._listen, name="qtasks-listen", daemon=True)
 
     def start(self) -> None:
@@ -42,7 +47,10 @@ class WakeUps:
     def _listen(self) -> None:
         while not self._stopped.is_set():
             received = self._listener.wait(self.poll_interval)
-            if any(channel == notifiers.CANCEL for channel, _ in received):
+            channels = {channel for channel, _ in received}
+            if notifiers.CANCEL in channels:
                 self.cancel_hint.set()
+            if notifiers.SCHEDULES in channels and self.schedule_hint is not None:
+                self.schedule_hint.set()
             if received:
                 self.wakeup.set()

@@ -22,12 +22,15 @@ from ..queue.claims import Claims
 from ..queue.finishes import Finishes
 from ..queue.leases import Leases
 from ..queue.outages import waiting_out_outage
+from ..schedules.scheduler import Scheduler
 from .cancels import CancelWatch
 from .claim_ahead import ClaimAhead
 from .claiming import Claimer
 from .liveness import Liveness
 from .processes import TaskProcesses
 from .runner import TaskRunner
+from .schedules import REFRESH_WITH_NOTIFICATIONS, ScheduleClock
+from .shutdown import shut_down
 from .slots import Slots
 from .threads import TaskThreads
 from .wakeups import WakeUps
@@ -62,6 +65,7 @@ class Worker:
         worker_id: str | None = None,
         using: str = "default",
         sync_pool: str | None = None,
+        schedules: bool = True,
     ) -> None:
         self.app = app
         self.queues = queues or None
@@ -84,6 +88,9 @@ class Worker:
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._serve_loop, name="qtasks-loop", daemon=True)
         self._build_slots(sync_pool)
+        # Every worker fires schedules unless told not to; exactly once is the database's job.
+        refresh = REFRESH_WITH_NOTIFICATIONS if self.notifier.supports_listen else self.poll_interval
+        self.clock = ScheduleClock(Scheduler(app, using), refresh=refresh) if schedules else None
 
     def _build_slots(self, sync_pool: str | None) -> None:
         """Make the slots, what runs in them, and what fills them."""
@@ -149,14 +156,20 @@ class Worker:
         self.runner.writer = OutcomeWriter(self.runner.finishes)
         self._loop_thread.start()
         self._register()
+        if self.clock is not None:
+            self.guarded(self.clock.start, None)
         wakeups = WakeUps(
-            self.notifier, wakeup=self.wakeup, cancel_hint=self.cancels.hint, poll_interval=self.poll_interval
+            self.notifier,
+            wakeup=self.wakeup,
+            cancel_hint=self.cancels.hint,
+            schedule_hint=self.clock.hint if self.clock else None,
+            poll_interval=self.poll_interval,
         )
         wakeups.start()
         try:
             while not self.stopping.is_set():
                 self._watch_threads(wakeups)
-                claimed = self._guarded(self._iteration, default=0)
+                claimed = self.guarded(self._iteration, default=0)
                 if self.burst and not claimed and self._idle():
                     break
                 if not claimed or len(self.running) >= self.concurrency:
@@ -166,7 +179,7 @@ class Worker:
             self._watch_threads(wakeups)  # a burst run may end just as a thread died
             self.stopping.set()
             wakeups.close()
-            self._shutdown()
+            shut_down(self)
 
     def stop(self, force: bool | None = None) -> None:
         """Stop claiming; a second call (or ``force=True``) releases running tasks at once.
@@ -199,19 +212,22 @@ class Worker:
             running = self.running.runs()
             self._periodic("cancels", self.poll_interval, lambda: self.cancels.check(running))
             self.cancels.force_overdue(running)
+        if self.clock is not None:
+            self.clock.tick()
         return self.claimer.fill()
 
     def _idle(self) -> bool:
         """Whether a burst run is done: nothing runs, waits, is being written or is ready."""
         if self.running or self.ahead or self._writing():
             return False
-        return not self._guarded(lambda: self.claimer.claims.has_ready(self.queues), default=True)
+        return not self.guarded(lambda: self.claimer.claims.has_ready(self.queues), default=True)
 
     def _idle_wait(self) -> float:
-        """Sleep until the next poll, the next delayed task or the next cancel deadline."""
+        """Sleep until the next poll, delayed task, cancel deadline or schedule firing."""
         wait = self.poll_interval
         now = time.monotonic()
-        for due in (self.claimer.next_eta, self.cancels.next_deadline()):
+        firing = self.clock.next_deadline() if self.clock else None
+        for due in (self.claimer.next_eta, self.cancels.next_deadline(), firing):
             if due is not None:
                 wait = min(wait, max(0.0, due - now))
         return wait
@@ -222,7 +238,8 @@ class Worker:
             self._due[name] = now + interval
             func()
 
-    def _guarded(self, func: Callable[[], Any], default: Any) -> Any:
+    def guarded(self, func: Callable[[], Any], default: Any) -> Any:
+        """Call ``func``, waiting out a database outage (``default`` if stopped meanwhile)."""
         return waiting_out_outage(func, default, stopping=self.stopping, interval=self.poll_interval)
 
     def _watch_threads(self, wakeups: WakeUps) -> None:
@@ -244,7 +261,7 @@ class Worker:
     # -- liveness -------------------------------------------------------------------
 
     def _register(self) -> None:
-        while self._guarded(self.liveness.register, default=False) is False and not self.stopping.is_set():
+        while self.guarded(self.liveness.register, default=False) is False and not self.stopping.is_set():
             pass  # the database is down at start: keep trying until it is back or we are stopped
 
     def _heartbeat(self) -> None:
@@ -258,40 +275,12 @@ class Worker:
         # A finished run's outcome (and a retry's successor) may still be on its way.
         return self.runner.writer is not None and self.runner.writer.busy
 
-    # -- shutdown ---------------------------------------------------------------
-
-    def _shutdown(self) -> None:
-        self._release_claimed_ahead()
-        if self.running:
-            logger.info(
-                "stopping: waiting up to %.0fs for %d running task(s)",
-                self.shutdown_timeout,
-                len(self.running),
-            )
-        deadline = time.monotonic() + self.shutdown_timeout
-        while self.running and not self.force.is_set() and time.monotonic() < deadline:
-            self.wakeup.wait(0.1)
-            self.wakeup.clear()
-        self._release_claimed_ahead()  # a slot may have put one back meanwhile
-        self._release_leftovers()
-        self._guarded(self.liveness.mark_stopped, None)
+    def stop_loop(self) -> None:
+        """Stop and close the event loop (tasks on it have ended or been abandoned)."""
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(timeout=5)
         if not self._loop.is_running():
             self._loop.close()
-        self.runner.close()
-
-    def _release_claimed_ahead(self) -> None:
-        # Claimed but never started: back to the queue at once, not after the grace period.
-        records = self.ahead.take_all()
-        if records:
-            self._guarded(lambda: self.leases.release(self.id, [r.uuid for r in records]), 0)
-
-    def _release_leftovers(self) -> None:
-        uuids = [*self.running.abandon(), *self.runner.unwritten()]
-        if uuids:
-            released = self._guarded(lambda: self.leases.release(self.id, uuids), 0)
-            logger.warning("released %d unfinished task(s) back to the queue", released)
 
     @property
     def has_stuck_threads(self) -> bool:

@@ -83,6 +83,11 @@ class Command(BaseCommand):
             "(default: QTASKS['SYNC_POOL'], 'process').",
         )
         parser.add_argument(
+            "--no-schedules",
+            action="store_true",
+            help="Do not fire schedules from this worker (other workers still do; see docs/schedules.md).",
+        )
+        parser.add_argument(
             "--worker-id", default=None, help="Worker id shown in the admin (default: host-pid-random)."
         )
         parser.add_argument(
@@ -112,6 +117,7 @@ class Command(BaseCommand):
             else options["shutdown_timeout"],
             poll_interval=options["poll_interval"],
             burst=options["burst"],
+            schedules=not options["no_schedules"],
             worker_id=options["worker_id"],
             sync_pool=options["pool"],
         )

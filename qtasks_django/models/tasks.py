@@ -1,4 +1,4 @@
-"""The record: tasks, their progress and logs, registered tasks, workers."""
+"""Tasks and what they leave behind: their progress items and log lines."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .limits import QUEUE_NAME_MAX, TASK_NAME_MAX
-from .serialization import ExactJSONEncoder
-from .status import FINAL_STATUSES, TaskStatus
+from ..limits import QUEUE_NAME_MAX, TASK_NAME_MAX
+from ..serialization import ExactJSONEncoder
+from ..status import FINAL_STATUSES, TaskStatus
 
 
 class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
@@ -71,6 +71,18 @@ class TaskRecord(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     rescues = models.PositiveIntegerField(default=0)
 
+    # A schedule's task: which schedule made it, and for which firing (``None`` for a
+    # "run now"). A retry keeps the schedule, not the firing.
+    schedule = models.ForeignKey(
+        "qtasks_django.Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # the partial indexes below serve it; most tasks have no schedule
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The firing time it was made for.")
+
     objects = TaskRecordQuerySet.as_manager()
 
     class Meta:
@@ -116,10 +128,22 @@ class TaskRecord(models.Model):
                 condition=Q(parent_uuid__isnull=False),
                 name="qtasks_task_parent_idx",
             ),
+            # A schedule's history in the admin, newest first.
+            models.Index(
+                fields=["schedule", "-created_at"],
+                condition=Q(schedule__isnull=False),
+                name="qtasks_task_schedule_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=TaskStatus.values), name="qtasks_task_status_valid"
+            ),
+            # One task per firing, whatever a worker's compare-and-set missed.
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"],
+                condition=Q(schedule__isnull=False, scheduled_for__isnull=False),
+                name="qtasks_task_one_per_firing",
             ),
         ]
         # The admin's permissions beyond view: seeing a task's data (which may be
@@ -172,55 +196,3 @@ class TaskLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level} {self.message[:60]}"
-
-
-class WorkerRecord(models.Model):
-    """A ``qtasks_worker`` process and its heartbeat."""
-
-    id = models.CharField(primary_key=True, max_length=255)
-    host = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    queues = models.JSONField(default=list)
-    concurrency = models.PositiveIntegerField()
-    started_at = models.DateTimeField(default=timezone.now)
-    heartbeat_at = models.DateTimeField(default=timezone.now)
-    stopped_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = "worker"
-        ordering = ["-heartbeat_at"]
-
-    def __str__(self) -> str:
-        return self.id
-
-
-class RegisteredTask(models.Model):
-    """The persisted metadata of a task's ``TaskExecSchema`` (callables by dotted path)."""
-
-    name = models.CharField(primary_key=True, max_length=TASK_NAME_MAX)
-    func = models.CharField(max_length=500, help_text="Dotted path of the task function.")
-    priority = models.IntegerField(default=0)
-    queue = models.CharField(max_length=QUEUE_NAME_MAX, default="default")
-    awaiting = models.BooleanField(default=False)
-    generating = models.CharField(max_length=8, blank=True, default="", help_text="'sync', 'async' or empty.")
-    echo = models.BooleanField(default=False)
-    max_time = models.FloatField(null=True, blank=True)
-    retry = models.IntegerField(null=True, blank=True)
-    retry_on_exc = models.JSONField(default=list, blank=True)
-    decode = models.CharField(max_length=500, blank=True, default="")
-    tags = models.JSONField(default=list, blank=True)
-    description = models.TextField(blank=True, default="")
-    generate_handler = models.CharField(max_length=500, blank=True, default="")
-    executor = models.CharField(max_length=500, blank=True, default="")
-    middlewares_before = models.JSONField(default=list, blank=True)
-    middlewares_after = models.JSONField(default=list, blank=True)
-    extra = models.JSONField(default=dict, blank=True)
-    workers = models.ManyToManyField(WorkerRecord, blank=True, related_name="registered_tasks")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "registered task"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
