@@ -7,6 +7,7 @@ thread. Subprocess workers (several at once, killed and restarted) are the e2e t
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -304,7 +305,7 @@ def test_a_worker_fires_a_schedule_on_time_and_runs_each_firing_once(background_
     wait_until(lambda: TaskRecord.objects.filter(schedule=schedule, status=TaskStatus.SUCCESS).count() >= 3)
     times = [task.scheduled_for for task in fired(schedule)]
     assert len(times) == len(set(times))
-    gaps = {later - earlier for earlier, later in zip(times, times[1:], strict=False)}
+    gaps = {later - earlier for earlier, later in itertools.pairwise(times)}
     assert gaps == {timedelta(seconds=1)}
 
 
