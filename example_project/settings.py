@@ -91,6 +91,10 @@ QTASKS = {
     "RETRY_BACKOFF": 0.5,
     "WORKER_CONCURRENCY": 4,
     "SHUTDOWN_TIMEOUT": 10.0,
+    # A schedule with arguments (demo.tasks.tick shows one declared on the task itself).
+    "SCHEDULES": {
+        "morning-summary": {"task": "summary", "cron": "0 8 * * *", "kwargs": {"hours": 24}},
+    },
 }
 
 REDIS_URL = env("REDIS_URL", default="")

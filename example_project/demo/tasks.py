@@ -46,6 +46,13 @@ below. Run them from the demo page (``/``) or all at once with
     after each one (the status page draws it as a progress bar). Cancelled while
     it runs (``app.cancel(uuid, reason)``, the status page's Cancel button), it
     stops at its next ``self.ctx.sleep`` and ends ``cancel`` with the reason.
+``tick``
+    ``@shared_task(schedule=timedelta(seconds=20))``: the worker fires it every 20
+    seconds, with no beat process (see Schedules in the admin).
+``summary``
+    Counts the tasks of the last ``hours`` by status. ``settings.QTASKS["SCHEDULES"]``
+    runs it every morning at 08:00 with ``hours=24``; **Run now** in the admin's
+    Schedules runs it at once.
 """
 
 from __future__ import annotations
@@ -53,9 +60,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
+from django.db.models import Count
+from django.utils import timezone
+
 from qtasks_django import AsyncRouter, TaskMiddleware, app, shared_task
+from qtasks_django.models import TaskRecord
 
 FLAKY_FAILURES = 2
 """``flaky`` fails on its first two attempts and succeeds on the third."""
@@ -165,3 +177,17 @@ def long_job(self: Any, steps: int = 20, seconds_per_step: float = 1.0) -> Gener
         self.ctx.sleep(seconds_per_step)
         yield {"done": done, "total": steps}
     return f"finished {steps} steps"
+
+
+@shared_task(schedule=timedelta(seconds=20), description="Fired every 20 seconds by the workers themselves")
+def tick() -> str:
+    return f"tick at {timezone.localtime():%H:%M:%S}"
+
+
+@shared_task(
+    description="Counts the tasks of the last `hours` by status; scheduled every morning in settings"
+)
+def summary(hours: int = 24) -> dict[str, int]:
+    since = timezone.now() - timedelta(hours=hours)
+    counts = TaskRecord.objects.filter(created_at__gte=since).values("status").annotate(n=Count("uuid"))
+    return {row["status"]: row["n"] for row in counts}

@@ -20,7 +20,8 @@ from django.db import transaction
 
 from example_project.demo import tasks
 from qtasks_django import TaskStatus, app
-from qtasks_django.models import TaskRecord
+from qtasks_django.models import Schedule, TaskRecord
+from qtasks_django.schedules.scheduler import Scheduler
 
 
 class RollbackError(Exception):
@@ -133,6 +134,7 @@ class Command(BaseCommand):
             self.check_cancel_queued(),
             self.check_wait(_remaining(deadline)),
             self.check_cancel_running(_remaining(deadline)),
+            self.check_schedules(_remaining(deadline)),
         ]
         for check, task in queued:
             final = _wait(task, _remaining(deadline))
@@ -184,6 +186,18 @@ class Command(BaseCommand):
         final = app.get(task.uuid)
         problem = _mismatch("app.cancel()", was, "cancel") or _cancelled_problem(final, "smoke: queued")
         return self.report("cancel new", problem, "a queued task never started")
+
+    def check_schedules(self, timeout: float) -> bool:
+        """Check that the worker synced the demo's schedules, and that one runs now."""
+        names = set(
+            Schedule.objects.filter(enabled=True, next_fire_at__isnull=False).values_list("name", flat=True)
+        )
+        problem = _mismatch("schedules synced by the worker", sorted({"tick", "morning-summary"} - names), [])
+        if problem is None:
+            task = Scheduler(app).run_now(Schedule.objects.get(name="morning-summary"))
+            final = _wait(task, timeout)
+            problem = f"no result within {timeout}s" if final is None else _status_problem(final)
+        return self.report("schedules", problem, "the worker synced the schedules; Run now ran one")
 
     def check_cancel_running(self, timeout: float) -> bool:
         """Check that a running ``long_job`` stops at its next step once cancelled."""
