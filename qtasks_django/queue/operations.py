@@ -26,7 +26,17 @@ from .store import DB, DatabaseQueue
 RETRYABLE_STATUSES = (TaskStatus.ERROR, TaskStatus.CANCEL)
 #: The fields a retry or a duplicate copies from the original task (a schedule's task
 #: stays in its schedule's history; the firing time is the original's alone).
-COPIED_FIELDS = ("task_name", "queue", "priority", "args", "kwargs", "tags", "retry", "parent_uuid", "schedule_id")
+COPIED_FIELDS = (
+    "task_name",
+    "queue",
+    "priority",
+    "args",
+    "kwargs",
+    "tags",
+    "retry",
+    "parent_uuid",
+    "schedule_id",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

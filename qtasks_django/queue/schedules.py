@@ -147,7 +147,9 @@ class ScheduleStore:
                 elif row.origin in origins:
                     counts.updated += self._update_declared(row, fields, next_fire_at, now)
                 else:
-                    logger.warning("schedule %r is declared, but an admin schedule has that name: left alone", name)
+                    logger.warning(
+                        "schedule %r is declared, but an admin schedule has that name: left alone", name
+                    )
             gone = self._rows.filter(origin__in=list(origins), removed_at__isnull=True).exclude(
                 name__in=list(declared)
             )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings as django_settings
+from django.db import IntegrityError
 from django.utils import timezone
 
 from ..conf import settings
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ..tasks.app import QueueTasks
 
 logger = logging.getLogger("qtasks_django.schedules")
+#: Syncs of workers that start together can collide on a new schedule's name, once each.
+SYNC_ATTEMPTS = 3
 
 
 class Scheduler:
@@ -44,11 +47,19 @@ class Scheduler:
         found, problems = declared(self.app)
         for problem in problems:
             logger.error("%s; it is not scheduled (manage.py check names it too)", problem)
-        counts = self.store.sync_declared(
-            found,
-            origins=declared_origins(),
-            next_fire_at=lambda fields: self.first_firing(timing_of(fields)),
-        )
+        for attempt in range(SYNC_ATTEMPTS):
+            try:
+                counts = self.store.sync_declared(
+                    found,
+                    origins=declared_origins(),
+                    next_fire_at=lambda fields: self.first_firing(timing_of(fields)),
+                )
+                break
+            except IntegrityError:
+                # Another worker starting at the same moment created a row first: sync
+                # again against the rows it wrote.
+                if attempt == SYNC_ATTEMPTS - 1:
+                    raise
         if counts.created or counts.updated or counts.removed:
             logger.info(
                 "schedules synced: %d created, %d updated, %d disabled (no longer declared)",
@@ -93,7 +104,9 @@ class Scheduler:
             self.store.fire(schedule, Firing(expected, None, [], None, error=f"not firing: {exc}"))
             logger.error("schedule %r stopped: %s", schedule.name, exc)
             return
-        times, left_out = timing.due(aware(expected), now, settings.SCHEDULE_CATCH_UP_MAX)
+        # Only "all" makes more than one task; the others need only the latest firing time.
+        limit = settings.SCHEDULE_CATCH_UP_MAX if schedule.missed_runs == MissedRuns.ALL else 1
+        times, left_out = timing.due(aware(expected), now, limit)
         chosen = choose(schedule.missed_runs, times, now, timedelta(seconds=settings.SCHEDULE_MISFIRE_GRACE))
         missed = len(times) + left_out - 1
         try:

@@ -8,6 +8,7 @@ import time
 
 from django.utils import timezone
 
+from ..queue.outages import UNAVAILABLE
 from ..schedules.scheduler import Scheduler
 
 logger = logging.getLogger("qtasks_django.schedules")
@@ -32,7 +33,14 @@ class ScheduleClock:
 
     def start(self) -> None:
         """Write the declared schedules (every worker does: it is idempotent)."""
-        self.scheduler.sync()
+        try:
+            self.scheduler.sync()
+        except UNAVAILABLE:
+            raise  # the worker waits the outage out and calls again
+        except Exception:
+            # A schedule that cannot be synced must not keep the worker from its tasks;
+            # the rows already in the database still fire.
+            logger.exception("syncing the declared schedules failed; firing those already stored")
 
     def tick(self) -> None:
         now = time.monotonic()
