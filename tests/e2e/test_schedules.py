@@ -1,0 +1,189 @@
+"""Schedules fired by real ``qtasks_worker`` processes: exactly once, missed runs, live changes, kills.
+
+Schedules are made as the admin makes them (rows of origin ``admin``, then a "schedules"
+notification); their task, ``scheduled_journal``, appends its uuid to the test's journal,
+so each test counts runs as well as rows. Every test runs on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from qtasks_django import notifiers
+from qtasks_django.models import MissedRuns, Schedule, TaskRecord
+from qtasks_django.schedules.scheduler import Scheduler
+from qtasks_django.tasks.app import get_app
+from qtasks_django.timing import Timing
+
+from .conftest import wait_for
+from .faults import Fleet, assert_no_leftovers, fleet_fixture, full_run, journal_fixture  # noqa: F401
+from .ledger import Journal, report
+from .scheduling import (
+    assert_consecutive,
+    assert_never_refused_by_the_constraint,
+    assert_on_grid,
+    assert_unique,
+    firings,
+    lateness,
+    make_schedule,
+    pause,
+    times,
+    wait_firings,
+    wait_tasks_ended,
+    whole_seconds_from_now,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECOND = timedelta(seconds=1)
+HOUR = timedelta(hours=1)
+OPTIONS = ("--concurrency", "2")
+
+
+def listens() -> bool:
+    """Whether workers hear "schedules" notifications (PostgreSQL, Redis) or only re-read (SQLite)."""
+    return notifiers.get_notifier("default").supports_listen
+
+
+def test_three_workers_fire_each_firing_exactly_once_and_skip_none(
+    fleet: Fleet, journal: Journal, record_property
+) -> None:
+    workers = [fleet.start(*OPTIONS, wait=False) for _ in range(3)]
+    for worker in workers:
+        worker.wait_registered()
+    first = whole_seconds_from_now(2)
+    cron = "*/2 * * * * *"
+    schedules = {
+        "once": (make_schedule("every-second-once", journal, first=first, every=1), SECOND),
+        "all": (make_schedule("every-second-all", journal, first=first, every=1, missed_runs="all"), SECOND),
+        "cron": (
+            make_schedule(
+                "cron-every-two-seconds",
+                journal,
+                first=Scheduler(get_app()).first_firing(Timing.parse(cron=cron), after=first - SECOND),
+                cron=cron,
+            ),
+            2 * SECOND,
+        ),
+    }
+    initial = {schedule.name: schedule.next_fire_at for schedule, _ in schedules.values()}
+    duration = 120 if full_run() else 8
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        fleet.check_alive()
+        time.sleep(0.5)
+    paused_at = pause(*(s for s, _ in schedules.values()))
+
+    ledger = wait_tasks_ended(
+        *(s for s, _ in schedules.values()), journal=journal, timeout=60, check=fleet.check_alive
+    )
+    fleet.stop_all()
+
+    ledger.assert_clean()
+    late = []
+    for schedule, step in schedules.values():
+        schedule.refresh_from_db()
+        made = firings(schedule)
+        moments = [task.scheduled_for for task in made]
+        assert moments[0] == initial[schedule.name]
+        assert_consecutive(moments, step)
+        # Nothing after the pause, nothing missing before it: the next firing follows the last.
+        assert schedule.next_fire_at == moments[-1] + step
+        assert schedule.next_fire_at > paused_at - 2 * step, (schedule.name, schedule.next_fire_at, paused_at)
+        assert len(moments) >= duration / step.total_seconds() - 3
+        late += [lateness(task) for task in made]
+    assert_never_refused_by_the_constraint(workers)
+    report(record_property, ledger, seconds=duration, max_late=max(late), firings=len(late))
+    assert max(late) < 1.0, f"a firing was made {max(late):.2f}s late"
+
+
+def test_after_every_worker_was_killed_for_an_hour_each_missed_runs_policy_holds(
+    fleet: Fleet, journal: Journal, record_property
+) -> None:
+    before = [fleet.start(*OPTIONS, wait=False) for _ in range(2)]
+    for worker in before:
+        worker.wait_registered()
+    first = whole_seconds_from_now(2)
+    once = make_schedule("two-seconds-once", journal, first=first, every=2)
+    every = make_schedule("two-seconds-all", journal, first=first, every=2, missed_runs=MissedRuns.ALL)
+    ten_minutes = make_schedule(
+        "ten-minutes-all", journal, first=first + HOUR, every=600, missed_runs=MissedRuns.ALL
+    )
+    skip = make_schedule("eighty-seconds-skip", journal, first=first + HOUR, every=80, missed_runs="skip")
+    for schedule in (once, every):
+        wait_firings(schedule, 3, timeout=30, check=fleet.check_alive)
+    for worker in before:
+        worker.send(signal.SIGKILL)
+    for worker in before:
+        assert worker.wait_exit(10) == -signal.SIGKILL
+        assert_no_leftovers(worker)
+
+    # The outage: as if the workers had died an hour ago and none ran since.
+    outage_end = timezone.now()
+    for schedule in (once, every):
+        schedule.refresh_from_db()
+        Schedule.objects.filter(pk=schedule.pk).update(
+            next_fire_at=schedule.next_fire_at - HOUR, last_fired_at=schedule.last_fired_at - HOUR
+        )
+        for task in firings(schedule):
+            TaskRecord.objects.filter(pk=task.pk).update(scheduled_for=task.scheduled_for - HOUR)
+    # Seven ten-minute firings missed (the last 30 s ago); the 80 s schedule's latest
+    # missed firing is 65 s late, past the 60 s grace, and its next is 15 s away.
+    Schedule.objects.filter(pk=ten_minutes.pk).update(next_fire_at=outage_end - HOUR - 30 * SECOND)
+    Schedule.objects.filter(pk=skip.pk).update(next_fire_at=outage_end - HOUR - 65 * SECOND)
+    resumed_from = {s.name: Schedule.objects.get(pk=s.pk).next_fire_at for s in (once, every)}
+    before_outage = {s.name: times(s) for s in (once, every)}
+
+    after = [fleet.start(*OPTIONS, wait=False) for _ in range(2)]
+    skip_next = outage_end + 15 * SECOND
+    wait_firings(skip, 1, timeout=40, check=lambda: fleet.check_alive(*after))
+    wait_for(lambda: times(once)[-1] >= skip_next, timeout=10, what="the 2 s schedules to go on")
+    pause(once, every, ten_minutes, skip)
+    ledger = wait_tasks_ended(
+        once, every, ten_minutes, skip, journal=journal, timeout=60, check=lambda: fleet.check_alive(*after)
+    )
+    fleet.stop_all()
+    ledger.assert_clean(reruns_allowed=True)  # tasks the killed workers held ran again
+
+    step = 2 * SECOND
+    for schedule in (once, every):
+        moments = times(schedule)
+        assert_unique(moments)
+        assert_on_grid(moments, moments[0], step)
+        assert moments[: len(before_outage[schedule.name])] == before_outage[schedule.name]
+        assert_consecutive(before_outage[schedule.name], step)
+    # once: one task for the hour, for its latest firing, then on time again.
+    window = [t for t in firings(once) if t.scheduled_for >= resumed_from[once.name]]
+    assert timedelta(0) <= window[0].created_at - window[0].scheduled_for < step + SECOND
+    assert_consecutive([t.scheduled_for for t in window], step)
+    assert window[0].scheduled_for > outage_end - step
+    # all: the latest SCHEDULE_CATCH_UP_MAX (100) firings of the 1,800 missed, then on time.
+    window = [t for t in firings(every) if t.scheduled_for >= resumed_from[every.name]]
+    assert_consecutive([t.scheduled_for for t in window], step)
+    latest_missed = window[99]
+    assert timedelta(0) <= latest_missed.created_at - latest_missed.scheduled_for < step + SECOND
+    assert window[0].scheduled_for > resumed_from[every.name] + 1000 * step  # the older ones left out
+    made = [
+        w
+        for w in after
+        if re.search(r"'two-seconds-all': \d+ firing\(s\) missed.* made 100 task", w.stderr())
+    ]
+    assert len(made) == 1, [w.stderr() for w in after]
+    # all, within the bound: each of the seven ten-minute firings.
+    assert times(ten_minutes) == [outage_end - HOUR - 30 * SECOND + k * 600 * SECOND for k in range(7)]
+    # skip: none for the hour; the next firing on time.
+    [on_time] = firings(skip)
+    assert on_time.scheduled_for == skip_next and lateness(on_time) < 1.0
+    for schedule in (once, every, ten_minutes, skip):
+        schedule.refresh_from_db()
+        assert schedule.next_fire_at > outage_end, schedule.name
+    assert Schedule.objects.get(pk=ten_minutes.pk).next_fire_at == outage_end + 570 * SECOND
+    assert Schedule.objects.get(pk=skip.pk).next_fire_at == skip_next + 80 * SECOND
+    assert_never_refused_by_the_constraint([*before, *after])
+    report(record_property, ledger, catch_up=len(times(every)))
