@@ -7,6 +7,7 @@ so each test counts runs as well as rows. Every test runs on PostgreSQL and SQLi
 
 from __future__ import annotations
 
+import random
 import re
 import signal
 import time
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from qtasks_django import notifiers
 from qtasks_django.models import MissedRuns, Schedule, TaskRecord
+from qtasks_django.queue.schedules import ScheduleStore
 from qtasks_django.schedules.scheduler import Scheduler
 from qtasks_django.tasks.app import get_app
 from qtasks_django.timing import Timing
@@ -33,6 +35,7 @@ from .scheduling import (
     lateness,
     make_schedule,
     pause,
+    sleep_until,
     times,
     wait_firings,
     wait_tasks_ended,
@@ -73,7 +76,7 @@ def test_three_workers_fire_each_firing_exactly_once_and_skip_none(
         ),
     }
     initial = {schedule.name: schedule.next_fire_at for schedule, _ in schedules.values()}
-    duration = 120 if full_run() else 8
+    duration = 120 if full_run() else 40
     deadline = time.monotonic() + duration
     while time.monotonic() < deadline:
         fleet.check_alive()
@@ -187,3 +190,124 @@ def test_after_every_worker_was_killed_for_an_hour_each_missed_runs_policy_holds
     assert Schedule.objects.get(pk=skip.pk).next_fire_at == skip_next + 80 * SECOND
     assert_never_refused_by_the_constraint([*before, *after])
     report(record_property, ledger, catch_up=len(times(every)))
+
+
+def test_schedules_created_edited_and_paused_while_workers_sleep_take_effect_without_a_restart(
+    fleet: Fleet, journal: Journal, record_property
+) -> None:
+    # With notifications a worker polls every 5 s and re-reads schedules every 30 s: only
+    # the "schedules" notification can make these firings on time. Without (SQLite) it
+    # re-reads every poll, so the poll interval bounds the delay.
+    poll = 5.0 if listens() else 1.0
+    slack = 1.0 if listens() else poll + 1.0
+    workers = [fleet.start(*OPTIONS, "--poll-interval", str(poll), wait=False) for _ in range(2)]
+    for worker in workers:
+        worker.wait_registered()
+    time.sleep(1.0)  # both asleep, with no firing to wake up for
+
+    hourly = make_schedule("hourly", journal, first=timezone.now() + SECOND, every=3600)
+    [created] = wait_firings(hourly, 1, timeout=slack + 5, check=fleet.check_alive)
+    assert lateness(created) < slack
+
+    edited = Schedule.objects.get(pk=hourly.pk)
+    edited.interval = 2 * SECOND  # as the admin saves a re-timed schedule: next firing from now
+    edited.next_fire_at = Scheduler(get_app()).first_firing(Timing.parse(every=edited.interval))
+    edited.save()
+    ScheduleStore().notify_changed()
+    made = wait_firings(hourly, 4, timeout=3 * 2 + slack + 5, check=fleet.check_alive)
+    assert_consecutive([t.scheduled_for for t in made[1:]], 2 * SECOND)
+    assert made[1].scheduled_for == edited.next_fire_at
+    assert max(lateness(t) for t in made[1:]) < slack
+
+    count = len(firings(hourly))
+    paused_at = pause(hourly)
+    time.sleep(3 * 2 + slack)
+    after_pause = firings(hourly)
+    assert all(t.scheduled_for <= paused_at for t in after_pause), [t.scheduled_for for t in after_pause]
+    assert len(after_pause) <= count + 1  # one firing may have committed as the pause did
+
+    ledger = wait_tasks_ended(hourly, journal=journal, timeout=30, check=fleet.check_alive)
+    fleet.stop_all()
+    ledger.assert_clean()
+    late = [lateness(t) for t in after_pause]
+    report(record_property, ledger, poll=poll, created_late=late[0], max_late=max(late))
+
+
+def test_workers_started_with_no_schedules_never_fire(fleet: Fleet, journal: Journal) -> None:
+    idle = [fleet.start(*OPTIONS, "--no-schedules", wait=False) for _ in range(2)]
+    for worker in idle:
+        worker.wait_registered()
+    due = timezone.now().replace(microsecond=0) - 2 * SECOND
+    every_second = make_schedule("every-second", journal, first=due, every=1)
+    time.sleep(3.0)
+    assert firings(every_second) == []
+    assert Schedule.objects.get(pk=every_second.pk).next_fire_at == due
+
+    firing = fleet.start(*OPTIONS)
+    started = timezone.now()
+    made = wait_firings(every_second, 3, timeout=15, check=fleet.check_alive)
+    pause(every_second)
+    ledger = wait_tasks_ended(every_second, journal=journal, timeout=30, check=fleet.check_alive)
+    fleet.stop_all()
+    ledger.assert_clean()
+    # The missed ones (once): a single task for the latest, made by the worker that fires.
+    assert made[0].scheduled_for >= started - 2 * SECOND
+    assert_consecutive(times(every_second), SECOND)
+    assert all("missed" not in w.stderr() for w in idle)
+    assert "'every-second': " in firing.stderr()  # it logged the missed firings it made up for
+
+
+def test_workers_killed_while_firing_leave_no_duplicate_and_lose_no_firing(
+    fleet: Fleet, journal: Journal, record_property
+) -> None:
+    live = [fleet.start(*OPTIONS, wait=False) for _ in range(3)]
+    for worker in live:
+        worker.wait_registered()
+    first = whole_seconds_from_now(2)
+    every = make_schedule("chaos-all", journal, first=first, every=1, missed_runs=MissedRuns.ALL)
+    once = make_schedule("chaos-once", journal, first=first, every=1)
+    rounds = 60 if full_run() else 24
+    rng = random.Random()
+    kills = 0
+    for n in range(rounds):
+        # A few milliseconds after a firing time, when the workers race for it.
+        sleep_until(first + (n + 1) * SECOND + timedelta(milliseconds=rng.uniform(0, 30)))
+        victims = list(live) if n % 6 == 5 else [rng.choice(live)]  # now and then, every worker
+        for victim in victims:
+            victim.send(signal.SIGKILL)
+            live.remove(victim)
+            live.append(fleet.start(*OPTIONS, wait=False))
+        kills += len(victims)
+    for worker in [w for w in fleet.workers if w not in live]:
+        assert worker.wait_exit(10) == -signal.SIGKILL
+        assert_no_leftovers(worker)
+    for worker in live:
+        worker.wait_registered()
+    caught_up = timezone.now() + 2 * SECOND
+    wait_for(lambda: all(times(s)[-1] >= caught_up for s in (every, once)), timeout=20, what="a catch-up")
+    pause(every, once)
+    ledger = wait_tasks_ended(
+        every, once, journal=journal, timeout=60, check=lambda: fleet.check_alive(*live)
+    )
+    fleet.stop_all()
+
+    ledger.assert_clean(reruns_allowed=True)  # a killed worker's running task is rescued and rerun
+    # all: every firing from the first to the last, once each, through every kill.
+    assert_consecutive(times(every), SECOND)
+    assert times(every)[0] == first
+    # once: never twice, always on the timetable, and each the latest firing due when made
+    # (a firing late past the next one makes one task for both: gaps are allowed).
+    made = firings(once)
+    assert_unique([t.scheduled_for for t in made])
+    assert_on_grid([t.scheduled_for for t in made], first, SECOND)
+    assert max(lateness(t) for t in made) < 1 + 2.0
+    assert_never_refused_by_the_constraint(fleet.workers)
+    report(
+        record_property,
+        ledger,
+        kills=kills,
+        all_firings=len(times(every)),
+        once_firings=len(made),
+        once_skipped=(made[-1].scheduled_for - made[0].scheduled_for) // SECOND + 1 - len(made),
+        max_late_all=max(lateness(t) for t in firings(every)),
+    )
