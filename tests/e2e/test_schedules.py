@@ -311,3 +311,34 @@ def test_workers_killed_while_firing_leave_no_duplicate_and_lose_no_firing(
         once_skipped=(made[-1].scheduled_for - made[0].scheduled_for) // SECOND + 1 - len(made),
         max_late_all=max(lateness(t) for t in firings(every)),
     )
+
+
+def test_a_schedule_moved_back_over_firings_already_made_makes_only_the_others(
+    fleet: Fleet, journal: Journal
+) -> None:
+    before = [fleet.start(*OPTIONS, wait=False) for _ in range(2)]
+    for worker in before:
+        worker.wait_registered()
+    first = whole_seconds_from_now(2)
+    rewound = make_schedule("rewound-all", journal, first=first, every=1, missed_runs=MissedRuns.ALL)
+    wait_firings(rewound, 4, timeout=20, check=fleet.check_alive)
+    for worker in before:
+        worker.send(signal.SIGKILL)
+        worker.wait_exit(10)
+    # Moved back an hour by hand (a restored backup, an edit in the shell): the latest
+    # 100 firings of the "missed" hour include the ones made before the kill.
+    rewound.refresh_from_db()
+    Schedule.objects.filter(pk=rewound.pk).update(next_fire_at=rewound.next_fire_at - HOUR)
+    made_before = times(rewound)
+
+    after = fleet.start(*OPTIONS)
+    resumed = timezone.now()
+    wait_for(lambda: times(rewound)[-1] >= resumed + 2 * SECOND, timeout=20, what="the catch-up")
+    pause(rewound)
+    ledger = wait_tasks_ended(rewound, journal=journal, timeout=60, check=lambda: fleet.check_alive(after))
+    fleet.stop_all()
+    ledger.assert_clean(reruns_allowed=True)
+
+    moments = times(rewound)
+    assert moments[: len(made_before)] == made_before
+    assert_consecutive(moments, SECOND)  # the firings of the outage made, the earlier ones not again
