@@ -80,7 +80,9 @@ def _copy(rows: Sequence[NewRow], *, using: str, notify: bool) -> None:
     connection = connections[using]
     plan = InsertPlan.for_connection(connection)
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        with cursor.cursor.copy(plan.copy_sql) as copy:
+        # COPY goes through psycopg's own cursor: without this a refused row raises
+        # psycopg's error, not Django's IntegrityError the callers catch.
+        with connection.wrap_database_errors, cursor.cursor.copy(plan.copy_sql) as copy:
             for row in rows:
                 copy.write_row(plan.values(row))
         if notify:
