@@ -96,10 +96,31 @@ class ScheduleStore:
                     with transaction.atomic(using=self.using):
                         inserts.insert(firing.rows, using=self.using)
                 except IntegrityError:
-                    # The unique (schedule, scheduled_for) refused it: this firing exists
-                    # (its schedule was edited back to a time it had already fired at).
-                    logger.warning("schedule %r: firing %s was already made", schedule.name, firing.fired_for)
+                    # The unique (schedule, scheduled_for) refused a firing that exists (the
+                    # schedule was moved back to times it had already fired at).
+                    self._insert_not_made(schedule, firing.rows)
         return True
+
+    def _insert_not_made(self, schedule: Schedule, rows: Sequence[NewRow]) -> None:
+        """Insert the firings of ``rows`` that have no task yet; the others stay as they are.
+
+        Called after the compare-and-set, whose row lock keeps other firers of this
+        schedule out until the transaction ends.
+        """
+        tasks = TaskRecord.objects.using(self.using).filter(schedule_id=schedule.pk)
+        moments = [row.fields["scheduled_for"] for row in rows]
+        made = set(tasks.filter(scheduled_for__in=moments).values_list("scheduled_for", flat=True))
+        missing = [row for row in rows if row.fields["scheduled_for"] not in made]
+        logger.warning(
+            "schedule %r: %d firing(s) up to %s were already made; made the other %d",
+            schedule.name,
+            len(rows) - len(missing),
+            moments[-1],
+            len(missing),
+        )
+        inserts.insert(missing, using=self.using)
+        latest = tasks.filter(scheduled_for=moments[-1]).values_list("uuid", flat=True).first()
+        self._rows.filter(pk=schedule.pk).update(last_task_uuid=latest)
 
     def run_now(self, schedule: Schedule, row: NewRow) -> None:
         """Insert a firing outside the timetable ("run now"): its task has no ``scheduled_for``."""

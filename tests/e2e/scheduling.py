@@ -17,7 +17,7 @@ from .ledger import Journal, Ledger, wait_ended
 
 #: What a worker logs when the unique (schedule, scheduled_for) refused a second task: the
 #: compare-and-set should have stopped it first, so no test may see it.
-ALREADY_MADE = "was already made"
+ALREADY_MADE = "already made"
 
 
 def make_schedule(
