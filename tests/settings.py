@@ -8,6 +8,8 @@ The environment chooses the servers (see scripts/test.sh):
 * ``REDIS_URL``: optional; tests marked ``redis`` use it (tests/conftest.py).
 * ``QTASKS_TEST_NOTIFIER=redis``: send wake-ups through ``RedisNotifier`` on ``REDIS_URL``
   instead of the notifier the database vendor gets by default.
+* ``QTASKS_TEST_SCHEDULES``: ``QTASKS["SCHEDULES"]`` as JSON (tests/e2e/test_schedules.py
+  gives it to the workers it starts). Default: none.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ QTASKS = {
     "LEASE_TIMEOUT": 5,
     "RESCUE_INTERVAL": 1,
 }
+# Schedules declared in settings, for the workers an e2e test starts (JSON: name -> entry).
+QTASKS["SCHEDULES"] = env.json("QTASKS_TEST_SCHEDULES", default={})
 _notifier = env.str("QTASKS_TEST_NOTIFIER", default="")
 if _notifier == "redis":
     if not REDIS_URL:

@@ -7,6 +7,7 @@ so each test counts runs as well as rows. Every test runs on PostgreSQL and SQLi
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -17,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from qtasks_django import notifiers
-from qtasks_django.models import MissedRuns, Schedule, TaskRecord
+from qtasks_django.models import MissedRuns, Schedule, ScheduleOrigin, TaskRecord
 from qtasks_django.queue.schedules import ScheduleStore
 from qtasks_django.schedules.scheduler import Scheduler
 from qtasks_django.tasks.app import get_app
@@ -192,7 +193,7 @@ def test_after_every_worker_was_killed_for_an_hour_each_missed_runs_policy_holds
     report(record_property, ledger, catch_up=len(times(every)))
 
 
-def test_schedules_created_edited_and_paused_while_workers_sleep_take_effect_without_a_restart(
+def test_schedules_created_edited_paused_and_resumed_while_workers_sleep_take_effect_at_once(
     fleet: Fleet, journal: Journal, record_property
 ) -> None:
     # With notifications a worker polls every 5 s and re-reads schedules every 30 s: only
@@ -225,6 +226,14 @@ def test_schedules_created_edited_and_paused_while_workers_sleep_take_effect_wit
     after_pause = firings(hourly)
     assert all(t.scheduled_for <= paused_at for t in after_pause), [t.scheduled_for for t in after_pause]
     assert len(after_pause) <= count + 1  # one firing may have committed as the pause did
+
+    # Resumed as the admin does: from its next firing after now, not catching up on the pause.
+    resume_at = Scheduler(get_app()).first_firing(Timing.parse(every=edited.interval))
+    ScheduleStore().set_enabled([hourly.pk], True, {hourly.pk: resume_at})
+    resumed = wait_firings(hourly, len(after_pause) + 1, timeout=2 + slack + 5, check=fleet.check_alive)
+    assert resumed[len(after_pause)].scheduled_for == resume_at
+    assert lateness(resumed[len(after_pause)]) < slack
+    pause(hourly)
 
     ledger = wait_tasks_ended(hourly, journal=journal, timeout=30, check=fleet.check_alive)
     fleet.stop_all()
@@ -348,3 +357,26 @@ def test_a_schedule_moved_back_over_firings_already_made_makes_only_the_others(
     assert "'rewound-all': " in after.stderr() and "already made" in after.stderr()
     rewound.refresh_from_db()
     assert rewound.last_task_uuid == firings(rewound)[-1].uuid
+
+
+def test_workers_starting_together_sync_a_settings_schedule_once_and_fire_it_once(
+    fleet: Fleet, journal: Journal
+) -> None:
+    declared = {"settings-tick": {"task": "scheduled_journal", "interval": 1, "args": [str(journal)]}}
+    env = {"QTASKS_TEST_SCHEDULES": json.dumps(declared)}
+    workers = [fleet.start(*OPTIONS, env=env, wait=False) for _ in range(3)]
+    for worker in workers:
+        worker.wait_registered()
+    # A worker registers, then syncs.
+    wait_for(lambda: Schedule.objects.filter(name="settings-tick").exists(), timeout=15, what="the sync")
+    [row] = Schedule.objects.filter(name="settings-tick")
+    assert (row.origin, row.task_name, row.interval) == (ScheduleOrigin.SETTINGS, "scheduled_journal", SECOND)
+    wait_firings(row, 4, timeout=15, check=fleet.check_alive)
+    pause(row)
+    ledger = wait_tasks_ended(row, journal=journal, timeout=30, check=fleet.check_alive)
+    fleet.stop_all()
+    ledger.assert_clean()
+    assert_consecutive(times(row), SECOND)
+    assert not [w.id for w in workers if "syncing the declared schedules failed" in w.stderr()]
+    created = [w.id for w in workers if "1 created" in w.stderr()]
+    assert len(created) == 1, created
