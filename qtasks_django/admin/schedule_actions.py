@@ -62,32 +62,23 @@ def resume(request: HttpRequest, schedules: QuerySet[Schedule]) -> None:
     _report(request, changed, total - refused, "Resumed {}.", "{} already enabled.")
 
 
-def run_now(request: HttpRequest, schedules: Iterable[Schedule], nonce: uuid.UUID | None) -> list[Any]:
-    """Enqueue each schedule's task now; return the uuids of the tasks made (or already made)."""
+def run_now(request: HttpRequest, schedules: Iterable[Schedule], nonce: uuid.UUID | None) -> None:
+    """Enqueue each schedule's task now, once per ``nonce`` (the page's key) and schedule."""
     scheduler = Scheduler(get_app())
-    made: list[Any] = []
     for schedule in schedules:
         task_uuid = uuid.uuid5(RUN_NOW_NAMESPACE, f"{nonce}:{schedule.pk}") if nonce else None
-        if task_uuid is not None and TaskRecord.objects.filter(pk=task_uuid).exists():
-            messages.warning(
-                request, format_html("{}: already run now as task {}.", schedule.name, task_link(task_uuid))
-            )
-            made.append(task_uuid)
-            continue
-        try:
-            task = scheduler.run_now(schedule, task_uuid=task_uuid)
-        except IntegrityError:  # the same form, submitted twice at once: the other request made it
-            messages.warning(
-                request, format_html("{}: already run now as task {}.", schedule.name, task_link(task_uuid))
-            )
-            made.append(task_uuid)
-            continue
-        except QTasksError as exc:  # the task or its signature changed since the schedule was saved
-            messages.error(request, f"{schedule.name}: no task made: {exc}")
-            continue
-        messages.success(request, format_html("{}: enqueued task {}.", schedule.name, task_link(task.uuid)))
-        made.append(task.uuid)
-    return made
+        made = task_uuid is not None and TaskRecord.objects.filter(pk=task_uuid).exists()
+        if not made:
+            try:
+                task_uuid = scheduler.run_now(schedule, task_uuid=task_uuid).uuid
+            except IntegrityError:  # the same form, submitted twice at once: the other request made it
+                made = True
+            except QTasksError as exc:  # the task or its signature changed since the schedule was saved
+                messages.error(request, f"Run now of {schedule.name}: no task made: {exc}")
+                continue
+        text = "Run now of {}: already made as task {}." if made else "Run now of {}: task {} enqueued."
+        level = messages.WARNING if made else messages.SUCCESS
+        messages.add_message(request, level, format_html(text, schedule.name, task_link(task_uuid)))
 
 
 def _report(request: HttpRequest, changed: int, total: int, done: str, already: str) -> None:

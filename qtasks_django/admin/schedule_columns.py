@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from ..models import Schedule, TaskRecord
 from ..schedules.declarations import timing_of
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     # A row of the list: a Schedule with the annotations above.
     ListedSchedule = WithAnnotations[Schedule, Outcomes]
 
+#: The start of the last error the list shows (the schedule's page shows all of it).
+LIST_ERROR_CHARS = 100
 #: The statuses a run ends in; a ``retry`` row is an attempt that was tried again, not an end.
 ENDED = {"succeeded": TaskStatus.SUCCESS, "failed": TaskStatus.ERROR, "cancelled": TaskStatus.CANCEL}
 
@@ -61,10 +64,11 @@ class SuccessRate:
         """``"75% (3 of 4; 1 failed, 0 cancelled)"``, or ``"-"`` before any run ended."""
         if self.rate is None:
             return "-"
-        return (
-            f"{self.rate:.0%} ({self.succeeded} of {self.ended}; "
-            f"{self.failed} failed, {self.cancelled} cancelled)"
-        )
+        return f"{self.rate:.0%} ({self.counts()})"
+
+    def counts(self) -> str:
+        """``"3 of 4; 1 failed, 0 cancelled"``."""
+        return f"{self.succeeded} of {self.ended}; {self.failed} failed, {self.cancelled} cancelled"
 
 
 def outcome_counts() -> dict[str, Count]:
@@ -97,13 +101,17 @@ def describe_timing(schedule: Schedule) -> str:
 class ScheduleColumns:
     """The list's display methods; ``ScheduleAdmin`` mixes them in."""
 
+    @admin.display(description="name", ordering="name")
+    def name_column(self, obj: Schedule) -> SafeString:
+        return breakable(obj.name)
+
     @admin.display(description="task", ordering="task_name")
     def task_column(self, obj: Schedule) -> SafeString:
         return breakable(obj.task_name)
 
     @admin.display(description="timing")
-    def timing(self, obj: Schedule) -> str:
-        return describe_timing(obj)
+    def timing(self, obj: Schedule) -> SafeString:
+        return breakable(describe_timing(obj))  # a zone such as America/Argentina/Buenos_Aires
 
     @admin.display(description="queue", ordering="queue")
     def queue_column(self, obj: Schedule) -> SafeString:
@@ -113,18 +121,22 @@ class ScheduleColumns:
 
     @admin.display(description="state", ordering="enabled")
     def state(self, obj: Schedule) -> SafeString:
+        """Enabled or paused, and where it is declared (a schedule gone from code says so)."""
         label = "enabled" if obj.enabled else "paused"
-        return format_html('<span class="qtasks-badge qtasks-schedule-{}">{}</span>', label, label)
-
-    @admin.display(description="origin", ordering="origin")
-    def origin_column(self, obj: Schedule) -> SafeString:
+        badge = format_html('<span class="qtasks-badge qtasks-schedule-{}">{}</span>', label, label)
         if obj.removed_at is not None:
             return format_html(
-                '{} <span class="qtasks-flag" title="{}">removed</span>',
+                '{}<br>{} <span class="qtasks-flag" title="{}">removed</span>',
+                badge,
                 obj.origin,
                 f"no longer declared since {format_time(obj.removed_at)}: declare it again, or delete it",
             )
-        return format_html('<span title="{}">{}</span>', obj.get_origin_display(), obj.origin)
+        return format_html(
+            '{}<br><span class="qtasks-note" title="{}">{}</span>',
+            badge,
+            obj.get_origin_display(),
+            obj.origin,
+        )
 
     @admin.display(description="next firing", ordering="next_fire_at")
     def next_firing(self, obj: Schedule) -> SafeString | str:
@@ -132,17 +144,23 @@ class ScheduleColumns:
 
     @admin.display(description="last fired", ordering="last_fired_at")
     def last_fired(self, obj: ListedSchedule) -> SafeString | str:
-        return last_task_cell(obj, getattr(obj, "last_status", None))
+        """When it fired last, its last task with its status, and why the last firing failed if it did."""
+        cell = last_task_cell(obj, getattr(obj, "last_status", None))
+        if not obj.last_error:
+            return cell
+        return format_html(
+            '{}<br><span class="qtasks-flag qtasks-schedule-error" title="{}">{}</span>',
+            cell,
+            obj.last_error,
+            Truncator(obj.last_error).chars(LIST_ERROR_CHARS),
+        )
 
     @admin.display(description="success rate")
-    def success_rate(self, obj: ListedSchedule) -> str:
-        return SuccessRate(obj.succeeded, obj.failed, obj.cancelled).describe()
-
-    @admin.display(description="last error")
-    def last_error_column(self, obj: Schedule) -> SafeString | str:
-        if not obj.last_error:
+    def success_rate(self, obj: ListedSchedule) -> SafeString | str:
+        rate = SuccessRate(obj.succeeded, obj.failed, obj.cancelled)
+        if rate.rate is None:
             return "-"
-        return format_html('<span class="qtasks-flag qtasks-error">{}</span>', obj.last_error)
+        return format_html('{}<br><span class="qtasks-note">{}</span>', f"{rate.rate:.0%}", rate.counts())
 
 
 def last_task_cell(obj: Schedule, status: str | None) -> SafeString | str:

@@ -51,6 +51,10 @@ class ScheduleForm(forms.ModelForm):
     class Meta:
         model = Schedule
         fields = (*DEFINITION_FIELDS, "enabled")
+        widgets = {
+            "args": forms.Textarea(attrs={"rows": 2, "cols": 60}),
+            "kwargs": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        }
         help_texts = {
             "interval": "Or a fixed interval of real time: '00:05:00' is 5 minutes, '1 00:00:00' a day.",
             "args": "A JSON list of positional arguments, e.g. [30].",
@@ -95,4 +99,4 @@ class ScheduleActionForm(ActionForm):
     the tasks once.
     """
 
-    nonce = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4, required=False)
+    nonce = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4, required=False, label="")

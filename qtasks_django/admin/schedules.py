@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
@@ -51,17 +52,16 @@ class ScheduleAdmin(ScheduleColumns, StrictParamsAdmin):
     form = ScheduleForm
     action_form = ScheduleActionForm
     list_display = (
-        "name",
+        "name_column",
         "task_column",
         "timing",
         "queue_column",
         "state",
-        "origin_column",
         "next_firing",
         "last_fired",
         "success_rate",
-        "last_error_column",
     )
+    list_display_links = ("name_column",)
     list_filter = ("enabled", "origin", "task_name")
     search_fields = ("name", "task_name")
     search_help_text = "A schedule's name or its task's name."
@@ -153,7 +153,7 @@ class ScheduleAdmin(ScheduleColumns, StrictParamsAdmin):
 
     @admin.display(description="last error")
     def last_error_text(self, obj: Schedule) -> SafeString | str:
-        return self.last_error_column(obj)
+        return format_html('<span class="qtasks-error">{}</span>', obj.last_error) if obj.last_error else "-"
 
     @admin.display(description="updated")
     def updated(self, obj: Schedule) -> str:

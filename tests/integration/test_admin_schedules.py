@@ -264,8 +264,8 @@ def test_run_now_enqueues_the_task_once_per_page_and_links_to_it(admin_client) -
         "new",
     )
     link = reverse("admin:qtasks_django_taskrecord_change", args=[task.pk])
-    assert link in messages_of(first)[0] and "enqueued task" in messages_of(first)[0]
-    assert "already run now" in messages_of(again)[0]
+    assert link in messages_of(first)[0] and messages_of(first)[0].startswith("Run now of tick: task ")
+    assert "Run now of tick: already made as task" in messages_of(again)[0]
     schedule.refresh_from_db()
     assert schedule.last_task_uuid == task.pk
 
@@ -278,6 +278,15 @@ def test_run_now_from_the_list_makes_one_task_per_schedule(admin_client) -> None
     list_action(admin_client, "run_now_selected", one, two, nonce=nonce)
 
     assert sorted(t.schedule.name for t in TaskRecord.objects.all()) == ["one", "two"]
+
+
+def test_run_now_of_arguments_that_no_longer_bind_says_why_and_makes_nothing(admin_client) -> None:
+    schedule = make_schedule(task_name="scheduled_report", args=[], kwargs={})  # days is missing
+
+    response = list_action(admin_client, "run_now_selected", schedule)
+
+    assert not TaskRecord.objects.exists()
+    assert messages_of(response)[0].startswith("Run now of tick: no task made:")
 
 
 def test_run_now_needs_its_permission() -> None:
@@ -347,6 +356,7 @@ def test_the_list_shows_timing_state_origin_next_and_last_firing_and_success_rat
     last = TaskRecordFactory(schedule=schedule, status=TaskStatus.SUCCESS)
     Schedule.objects.filter(pk=schedule.pk).update(last_task_uuid=last.pk, last_fired_at=last.created_at)
     make_schedule(name="gone", origin=ScheduleOrigin.CODE, enabled=False, removed_at=timezone.now())
+    make_schedule(name="broken", last_error="firing at 2026-05-01 made no task: <missing 'days'>")
 
     response = admin_client.get(CHANGELIST)
     page = response.content.decode()
@@ -355,8 +365,9 @@ def test_the_list_shows_timing_state_origin_next_and_last_firing_and_success_rat
     assert "Every fifth minute of every hour (UTC)" in page
     assert "2030-05-01" in page and "09:05:00" in page
     assert reverse("admin:qtasks_django_taskrecord_change", args=[last.pk]) in page
-    assert "100% (1 of 1; 0 failed, 0 cancelled)" in page
+    assert "100%<br>" in page and "1 of 1; 0 failed, 0 cancelled" in page
     assert ">removed</span>" in page and ">paused</span>" in page
+    assert "made no task: &lt;missing &#x27;days&#x27;&gt;" in page  # escaped
 
 
 def test_the_list_filters_and_searches(admin_client) -> None:
