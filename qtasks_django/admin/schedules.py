@@ -31,13 +31,26 @@ from ..serialization import parse_uuid
 from ..tasks.app import get_app
 from . import schedule_actions, schedule_detail
 from .common import APP_LABEL, StrictParamsAdmin, format_time, has_task_permission
-from .schedule_columns import ScheduleColumns, annotate_schedules, last_task_cell, success_rate_of
+from .schedule_columns import (
+    ScheduleColumns,
+    annotate_schedules,
+    describe_timing,
+    last_task_cell,
+    success_rate_of,
+)
 from .schedule_form import DEFINITION_FIELDS, TIMING_FIELDS, ScheduleActionForm, ScheduleForm
 
 if TYPE_CHECKING:
     from django_stubs_ext import FieldsetSpec
 
-STATE_FIELDS = ("origin_text", "timing", "next_firing_at", "last_fired_at_text", "last_error_text", "updated")
+STATE_FIELDS = (
+    "origin_text",
+    "timing_text",
+    "next_firing_at",
+    "last_fired_at_text",
+    "last_error_text",
+    "updated",
+)
 RUNS_FIELDS = ("upcoming", "success_rate_text", "history")
 RUN_NOW_PERMISSION = "run_schedule_now"
 
@@ -142,6 +155,10 @@ class ScheduleAdmin(ScheduleColumns, StrictParamsAdmin):
         if obj.removed_at is not None:
             return f"{text}; no longer declared since {format_time(obj.removed_at)} (paused; may be deleted)"
         return text
+
+    @admin.display(description="timing")
+    def timing_text(self, obj: Schedule) -> str:
+        return describe_timing(obj)
 
     @admin.display(description="next firing")
     def next_firing_at(self, obj: Schedule) -> str:
