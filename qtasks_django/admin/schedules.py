@@ -80,6 +80,7 @@ class ScheduleAdmin(ScheduleColumns, StrictParamsAdmin):
     search_help_text = "A schedule's name or its task's name."
     actions = ("pause_selected", "resume_selected", "run_now_selected")
     change_form_template = "admin/qtasks_django/schedule/change_form.html"
+    change_list_template = "admin/qtasks_django/schedule/change_list.html"
 
     class Media:
         css = {"all": ("qtasks_django/admin.css",)}
