@@ -407,3 +407,38 @@ def test_a_scheduled_task_page_names_its_schedule_and_firing(admin_client) -> No
     assert "nightly</a> (fired for 2026-03-01 03:00:00)" in page
     plain_page = admin_client.get(reverse("admin:qtasks_django_taskrecord_change", args=[plain.pk]))
     assert "field-fired_by" not in plain_page.content.decode()
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"args": '["a\\u0000b"]'},
+        {"kwargs": '{"label": "a\\u0000b"}'},
+        {"name": "a\x00b"},
+        {"cron": "0 3 * * *\x00"},
+    ],
+    ids=["nul in args", "nul in kwargs", "nul in name", "nul in cron"],
+)
+def test_a_nul_character_anywhere_in_the_form_is_a_form_error(admin_client, changes) -> None:
+    response = admin_client.post(ADD, {**FORM, **changes})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["q=%00", "origin__exact=%00", "task_name=%00", "enabled__exact=maybe", "origin__exact=nowhere", "o=99"],
+)
+def test_the_list_answers_a_hostile_parameter_with_a_400_or_the_list(admin_client, query) -> None:
+    make_schedule()
+
+    response = admin_client.get(f"{CHANGELIST}?{query}")
+
+    assert response.status_code in (200, 302, 400)
+    if "%00" in query:
+        assert response.status_code == 400
