@@ -442,3 +442,16 @@ def test_the_list_answers_a_hostile_parameter_with_a_400_or_the_list(admin_clien
     assert response.status_code in (200, 302, 400)
     if "%00" in query:
         assert response.status_code == 400
+
+
+def test_the_dashboard_counts_enabled_schedules_and_says_when_the_next_fires(admin_client) -> None:
+    make_schedule(name="soon", next_fire_at=datetime(2030, 1, 1, 6, 0, tzinfo=UTC))
+    make_schedule(name="later", next_fire_at=datetime(2030, 1, 2, 6, 0, tzinfo=UTC))
+    make_schedule(name="paused", enabled=False, next_fire_at=datetime(2029, 1, 1, tzinfo=UTC))
+    dashboard = reverse("admin:qtasks_django_taskrecord_dashboard")
+
+    tile = admin_client.get(dashboard).content.decode().split('id="tile-schedules"')[1].split("</a>")[0]
+
+    assert '<span class="qtasks-tile-value">2</span>' in tile
+    assert "schedules enabled, next at 2030-01-01 06:00:00" in tile
+    assert 'id="tile-schedules"' not in staff_client("view_taskrecord").get(dashboard).content.decode()
