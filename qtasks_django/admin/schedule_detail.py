@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -20,6 +21,8 @@ from .common import APP_LABEL, format_duration, format_time, status_badge, task_
 #: How many firings ahead, and how many runs back, the page shows.
 UPCOMING_SHOWN = 5
 HISTORY_SHOWN = 20
+#: After a firing that is already past: no worker has made it yet (none runs, or all are busy).
+OVERDUE = format_html(' <span class="qtasks-flag" title="{}">overdue</span>', "no worker has fired it yet")
 
 
 def render_upcoming(schedule: Schedule) -> SafeString | str:
@@ -33,8 +36,11 @@ def render_upcoming(schedule: Schedule) -> SafeString | str:
         return f"- (the timing is invalid: {exc})"
     if not times:
         return "-"
+    now = timezone.now()
     rows = format_html_join(
-        "", "<tr><td>{}</td><td>{}</td></tr>", ((in_zone(t, zone), format_time(t)) for t in times)
+        "",
+        "<tr><td>{}</td><td>{}{}</td></tr>",
+        ((in_zone(t, zone), format_time(t), OVERDUE if t < now else "") for t in times),
     )
     return format_html(
         '<table class="qtasks-upcoming"><thead><tr><th>in {}</th><th>your time</th></tr></thead>'

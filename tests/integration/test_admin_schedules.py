@@ -326,7 +326,14 @@ def test_the_change_page_shows_the_next_five_firings_in_both_zones(admin_client)
         assert f"2030-01-{day:02d} 03:00:00 CET" in page
         assert f"2030-01-{day:02d} 02:00:00" in page  # the user's zone: UTC in the tests
     assert "2030-01-12 03:00:00" not in page
+    assert "overdue" not in page
     assert "At 03:00 every day (Europe/Berlin)" in page
+
+
+def test_a_firing_no_worker_made_shows_as_overdue(admin_client) -> None:
+    schedule = make_schedule(next_fire_at=timezone.now() - timedelta(minutes=3))
+
+    assert ">overdue</span>" in admin_client.get(change_url(schedule)).content.decode()
 
 
 def test_the_change_page_shows_the_latest_runs_and_the_success_rate(admin_client) -> None:
