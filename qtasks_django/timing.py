@@ -124,7 +124,7 @@ class Timing:
         if first not in latest and len(latest) < limit:
             latest.append(first)  # ``first`` was due by definition, even off the expression (an edit)
         left_out = 0
-        if len(latest) == limit:
+        if len(latest) == limit and latest[-1] != first:  # the oldest kept is not ``first``: some left out
             left_out = self._count_between(first, latest[-1])
         return sorted(latest), left_out
 

@@ -360,3 +360,13 @@ def test_due_of_an_empty_window_or_limit_is_nothing() -> None:
     timing = Timing.parse(cron="@hourly")
     assert timing.due(utc("2026-01-02T00:00"), utc("2026-01-01T00:00"), 5) == ([], 0)
     assert timing.due(utc("2026-01-01T00:00"), utc("2026-01-02T00:00"), 0) == ([], 0)
+
+
+def test_due_leaves_nothing_out_when_first_is_the_only_firing_kept() -> None:
+    # Found by the property tests: limit 1 at ``first`` itself counted ``first`` as left out.
+    timing = Timing.parse(cron="* * * * *")
+    assert timing.due(utc("2026-03-08T00:00"), utc("2026-03-08T00:00"), 1) == ([utc("2026-03-08T00:00")], 0)
+    assert timing.due(utc("2026-03-08T00:00"), utc("2026-03-08T00:01"), 2) == (
+        [utc("2026-03-08T00:00"), utc("2026-03-08T00:01")],
+        0,
+    )
