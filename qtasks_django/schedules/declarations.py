@@ -115,8 +115,9 @@ def declared(app: QueueTasks) -> tuple[dict[str, dict[str, Any]], list[str]]:
 def from_settings(name: Any, entry: Any) -> dict[str, Any]:
     """The fields of one ``QTASKS["SCHEDULES"]`` entry; raise ``InvalidSchedule`` on a malformed one."""
     label = f"QTASKS['SCHEDULES'][{name!r}]"
-    if not isinstance(name, str) or (problem := _name_problem(name)):
-        raise InvalidSchedule(f"{label}: the name {problem or 'must be a string'}")
+    problem = _name_problem(name) if isinstance(name, str) else "must be a string"
+    if problem:
+        raise InvalidSchedule(f"{label}: the name {problem}")
     if not isinstance(entry, dict):
         raise InvalidSchedule(f"{label} must be a dict with 'task' and 'cron' or 'interval'")
     unknown = sorted(set(entry) - set(SETTINGS_KEYS), key=str)
