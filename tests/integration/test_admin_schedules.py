@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from qtasks_django.models import Schedule, ScheduleOrigin, TaskRecord
 from qtasks_django.status import TaskStatus
-from tests.factories import TaskRecordFactory
+from tests.factories import ScheduleFactory, TaskRecordFactory
 from tests.integration.admin_helpers import staff_client
 
 pytestmark = pytest.mark.django_db
@@ -39,16 +39,7 @@ FORM = {
 
 
 def make_schedule(**fields) -> Schedule:
-    values = {
-        "name": "tick",
-        "task_name": "scheduled_tick",
-        "interval": timedelta(minutes=10),
-        "timezone": "UTC",
-        "next_fire_at": timezone.now() + timedelta(minutes=10),
-        "origin": ScheduleOrigin.ADMIN,
-        **fields,
-    }
-    return Schedule.objects.create(**values)
+    return ScheduleFactory(**fields)
 
 
 def change_url(schedule: Schedule) -> str:
