@@ -129,7 +129,9 @@ def test_cron_with_seconds_due_is_the_last_limit_of_a_walk(cron, zone, start, wi
     count=st.integers(1, 30),
 )
 def test_cron_upcoming_strictly_increases_after_its_start(cron, zone, after, count) -> None:
-    check_upcoming(Timing.parse(cron=cron, zone=zone), after, count)
+    timing = Timing.parse(cron=cron, zone=zone)
+    check_upcoming(timing, after, count)
+    assert timing.describe().endswith(f" ({zone})")  # qtasks_schedules and the admin show it
 
 
 INTERVALS = st.one_of(
