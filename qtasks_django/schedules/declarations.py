@@ -7,6 +7,7 @@ the arguments bind and encode exactly as an enqueue of them would.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from ..timing import InvalidTiming, Timing
 
 if TYPE_CHECKING:
     from ..tasks.app import QueueTasks
+
+logger = logging.getLogger("qtasks_django.schedules")
 
 #: The keys a ``QTASKS["SCHEDULES"]`` entry may have; ``task`` and one of cron/interval are required.
 SETTINGS_KEYS = ("task", "cron", "interval", "args", "kwargs", "timezone", "queue", "priority", "missed_runs")
@@ -202,3 +205,6 @@ def _import_declaring_module(task_name: str) -> None:
         import_string(task_name)
     except ImportError:
         pass  # unknown: build_row names it
+    except Exception:
+        # The module itself fails to import: say so; build_row then names the task unknown.
+        logger.warning("importing %r for a schedule failed", task_name, exc_info=True)
