@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 from .conf import QTasksSettings, refused_numbers, settings
 from .notifiers import get_notifier
 from .notifiers.base import BaseNotifier
+from .schedules.checks import schedule_errors
 from .status import TaskStatus
 from .tasks.app import QueueTasks
 from .tasks.executors import BaseTaskExecutor
@@ -41,6 +42,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _statuses(raw)
     errors += _imports(raw)
     errors += _notifier(raw)
+    errors += schedule_errors()
     heartbeat = raw.get("HEARTBEAT_INTERVAL", settings.HEARTBEAT_INTERVAL)
     lease = raw.get("LEASE_TIMEOUT", settings.LEASE_TIMEOUT)
     if not {"HEARTBEAT_INTERVAL", "LEASE_TIMEOUT"} & set(refused) and heartbeat >= lease:

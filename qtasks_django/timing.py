@@ -82,7 +82,8 @@ class Timing:
         """Return the first firing strictly after ``moment``."""
         _need_aware(moment)
         if self.every is not None:
-            return (moment + self.every).astimezone(UTC)
+            # In UTC: Python adds to a zoned datetime on the wall clock (a 23-hour "day").
+            return _utc(moment) + self.every
         return _utc(next(CronSim(self._expression, moment.astimezone(self.zone))))
 
     def upcoming(self, after: datetime, count: int) -> list[datetime]:
@@ -103,13 +104,15 @@ class Timing:
         """
         _need_aware(first)
         _need_aware(until)
+        # In UTC: datetimes sharing a zone subtract and compare on the wall clock.
+        first, until = _utc(first), _utc(until)
         if until < first or limit < 1:
             return [], 0
         if self.every is not None:
             count = math.floor((until - first) / self.every) + 1
             kept = min(count, limit)
             start = count - kept
-            return [_utc(first + self.every * k) for k in range(start, count)], count - kept
+            return [first + self.every * k for k in range(start, count)], count - kept
         latest: list[datetime] = []
         backwards = CronSim(
             self._expression, (until + timedelta(microseconds=1)).astimezone(self.zone), reverse=True
@@ -119,9 +122,9 @@ class Timing:
                 break
             latest.append(_utc(moment))
         if first not in latest and len(latest) < limit:
-            latest.append(_utc(first))  # ``first`` was due by definition, even off the expression (an edit)
+            latest.append(first)  # ``first`` was due by definition, even off the expression (an edit)
         left_out = 0
-        if len(latest) == limit:
+        if len(latest) == limit and latest[-1] != first:  # the oldest kept is not ``first``: some left out
             left_out = self._count_between(first, latest[-1])
         return sorted(latest), left_out
 

@@ -13,7 +13,15 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from qtasks_django.models import RegisteredTask, TaskLog, TaskProgress, TaskRecord, WorkerRecord
+from qtasks_django.models import (
+    RegisteredTask,
+    Schedule,
+    ScheduleOrigin,
+    TaskLog,
+    TaskProgress,
+    TaskRecord,
+    WorkerRecord,
+)
 from qtasks_django.status import TaskStatus
 
 
@@ -112,3 +120,17 @@ class RegisteredTaskFactory(factory.django.DjangoModelFactory):
         """``RegisteredTaskFactory(workers=[w1, w2])`` links the workers that serve it."""
         if create and extracted:
             self.workers.add(*extracted)
+
+
+class ScheduleFactory(factory.django.DjangoModelFactory):
+    """An admin schedule ``tick`` of ``scheduled_tick`` every 10 minutes, next firing 10 minutes away."""
+
+    class Meta:
+        model = Schedule
+
+    name = "tick"
+    task_name = "scheduled_tick"
+    interval = timedelta(minutes=10)
+    timezone = "UTC"
+    next_fire_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=10))
+    origin = ScheduleOrigin.ADMIN

@@ -40,17 +40,11 @@ def can_view_task_data(request: HttpRequest) -> bool:
     return has_task_permission(request, "view_task_data")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records are written by the queue, the workers and the admin's actions, never by a form."""
+class StrictParamsAdmin(admin.ModelAdmin):
+    """A model admin whose list refuses, with a 400, parameters the database cannot take."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    #: The list's parameters that hold a row id (a filter by a foreign key).
+    row_id_params: tuple[str, ...] = ()
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         # Django checks ``?_to_field=`` only when it is not empty, then looks the empty
@@ -61,10 +55,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """The list, unless its filters, search or date links hold what the database cannot take."""
-        problem = refused_parameter(request.GET, date_field=self.date_hierarchy)
+        problem = refused_parameter(request.GET, date_field=self.date_hierarchy, row_ids=self.row_id_params)
         if problem:
             return HttpResponseBadRequest(problem, content_type="text/plain; charset=utf-8")
         return super().changelist_view(request, extra_context)
+
+
+class ReadOnlyAdmin(StrictParamsAdmin):
+    """Records are written by the queue, the workers and the admin's actions, never by a form."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def pretty_json(value: Any) -> SafeString:

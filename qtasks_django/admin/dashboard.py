@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from ..models import TaskRecord, WorkerRecord
+from ..models import Schedule, TaskRecord, WorkerRecord
 from ..status import TaskStatus
 from .chart import Chart, MinuteCount, minutes_of, throughput_chart
 from .common import format_time
@@ -57,6 +57,13 @@ class Dashboard:
     workers_gone: int = 0
     """Workers that neither stopped cleanly nor sent a recent heartbeat."""
     unknown_waiting: list[WaitingGroup] = field(default_factory=list)
+    schedules_enabled: int = 0
+    next_firing: datetime | None = None
+    """The next firing of an enabled schedule (``None``: none is enabled)."""
+
+    @property
+    def next_firing_text(self) -> str:
+        return format_time(self.next_firing)
 
     @property
     def as_of(self) -> str:
@@ -101,7 +108,14 @@ def collect_dashboard(now: datetime | None = None) -> Dashboard:
     )
     _count_workers(board)
     board.unknown_waiting = waiting_without_live_worker()
+    _count_schedules(board)
     return board
+
+
+def _count_schedules(board: Dashboard) -> None:
+    # The partial index on enabled schedules' next firing answers it.
+    counts = Schedule.objects.filter(enabled=True).aggregate(n=Count("pk"), next=Min("next_fire_at"))
+    board.schedules_enabled, board.next_firing = counts["n"], counts["next"]
 
 
 def _count_active(board: Dashboard) -> None:

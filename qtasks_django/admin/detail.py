@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..models import TaskLog, TaskProgress, TaskRecord, WorkerRecord
+from ..models import Schedule, TaskLog, TaskProgress, TaskRecord, WorkerRecord
 from ..status import TaskStatus
 from .common import APP_LABEL, compact_json, format_age, format_time, status_badge, task_link
 from .stats import worker_is_alive
@@ -61,6 +61,16 @@ def _chain_entry(attempt: TaskRecord, current: TaskRecord) -> SafeString:
     if attempt.pk == current.pk:
         return format_html("<strong>attempt {} (this task)</strong> {}", attempt.attempt, badge)
     return format_html("{} {}", task_link(attempt.pk, f"attempt {attempt.attempt}"), badge)
+
+
+def render_schedule(record: TaskRecord) -> SafeString | str:
+    """``<name> (fired for <time>)`` linking to the schedule that made the task."""
+    schedule = record.schedule_id and Schedule.objects.only("name").filter(pk=record.schedule_id).first()
+    if not schedule:
+        return "-"
+    url = reverse(f"admin:{APP_LABEL}_schedule_change", args=[schedule.pk])
+    when = f"fired for {format_time(record.scheduled_for)}" if record.scheduled_for else "run now"
+    return format_html('<a href="{}">{}</a> ({})', url, schedule.name, when)
 
 
 def render_parent(record: TaskRecord) -> SafeString | str:

@@ -22,6 +22,8 @@ DATE_PARTS = {
 }
 #: A sequence number of a progress item (``?after=`` of the live endpoint).
 SEQUENCE = Bounds(0, INT_MAX, integer=True)
+#: A row id of a ``BigAutoField`` (a schedule's, in ``?schedule=`` of the task list).
+ROW_ID = Bounds(1, 2**63 - 1, integer=True)
 
 
 def read_integer(text: str, bounds: Bounds) -> int | None:
@@ -36,11 +38,19 @@ def read_integer(text: str, bounds: Bounds) -> int | None:
     return None if bounds.refuses(value) else value
 
 
-def refused_parameter(params: QueryDict, *, date_field: str | None = None) -> str | None:
-    """Return why the query parameters of a list page are refused, or None if they are fine."""
+def refused_parameter(
+    params: QueryDict, *, date_field: str | None = None, row_ids: tuple[str, ...] = ()
+) -> str | None:
+    """Return why the query parameters of a list page are refused, or None if they are fine.
+
+    ``row_ids`` name the parameters that hold a row id (a filter by a foreign key).
+    """
     for key, values in params.lists():
         if any("\x00" in text for text in (key, *values)):
             return f"The parameter {key!r} holds a NUL character."
+    for key in row_ids:
+        if any(read_integer(text, ROW_ID) is None for text in params.getlist(key)):
+            return f"{key} must be {ROW_ID.describe()}."
     if date_field:
         for part, bounds in DATE_PARTS.items():
             text = params.get(f"{date_field}__{part}")

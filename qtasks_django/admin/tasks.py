@@ -27,7 +27,7 @@ from .columns import TaskColumns
 from .common import APP_LABEL, HIDDEN, ReadOnlyAdmin, can_view_task_data, format_time, pretty_json
 from .dashboard import dashboard_view
 from .due import DueFilter
-from .filters import QueueFilter, TagFilter, TaskNameFilter, search_tasks
+from .filters import QueueFilter, ScheduleFilter, TagFilter, TaskNameFilter, search_tasks
 from .index import link_dashboard_from_index
 from .paginator import EstimatedCountPaginator
 from .params import SEQUENCE, read_integer
@@ -78,7 +78,8 @@ class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
         "short_uuid",
     )
     list_display_links = ("task_name_column",)
-    list_filter = ("status", DueFilter, TaskNameFilter, QueueFilter, TagFilter, "created_at")
+    list_filter = ("status", DueFilter, TaskNameFilter, QueueFilter, TagFilter, ScheduleFilter, "created_at")
+    row_id_params = ("schedule",)
     date_hierarchy = "created_at"
     search_fields = ("task_name",)  # shows the search box; get_search_results does the searching
     search_help_text = "A task's uuid, a task name or its start, or text in the arguments."
@@ -111,8 +112,10 @@ class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
         data = DATA_FIELDS if data_visible else tuple(f"{name}_hidden" for name in DATA_FIELDS)
         progress = ("progress",) if data_visible else ("progress_without_values",)
         log = ("log",) if data_visible else ("log_hidden",)
+        # A schedule's task says which schedule made it, for which firing.
+        overview = (*OVERVIEW_FIELDS, "fired_by") if obj is not None and obj.schedule_id else OVERVIEW_FIELDS
         return [
-            (None, {"fields": OVERVIEW_FIELDS}),
+            (None, {"fields": overview}),
             ("Arguments and result", {"fields": data}),
             ("Progress", {"fields": progress}),
             ("Attempts and related tasks", {"fields": RELATED_FIELDS}),
@@ -177,6 +180,10 @@ class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
         live_url = reverse(f"admin:{APP_LABEL}_taskrecord_live", args=[str(obj.pk)])
         context = {"state": state, "live_url": live_url, "with_values": with_values}
         return render_to_string("admin/qtasks_django/taskrecord/progress.html", context)
+
+    @admin.display(description="schedule")
+    def fired_by(self, obj: TaskRecord) -> SafeString | str:
+        return detail.render_schedule(obj)
 
     @admin.display(description="attempts")
     def retry_chain(self, obj: TaskRecord) -> SafeString | str:

@@ -7,6 +7,7 @@ the arguments bind and encode exactly as an enqueue of them would.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from ..timing import InvalidTiming, Timing
 
 if TYPE_CHECKING:
     from ..tasks.app import QueueTasks
+
+logger = logging.getLogger("qtasks_django.schedules")
 
 #: The keys a ``QTASKS["SCHEDULES"]`` entry may have; ``task`` and one of cron/interval are required.
 SETTINGS_KEYS = ("task", "cron", "interval", "args", "kwargs", "timezone", "queue", "priority", "missed_runs")
@@ -115,8 +118,9 @@ def declared(app: QueueTasks) -> tuple[dict[str, dict[str, Any]], list[str]]:
 def from_settings(name: Any, entry: Any) -> dict[str, Any]:
     """The fields of one ``QTASKS["SCHEDULES"]`` entry; raise ``InvalidSchedule`` on a malformed one."""
     label = f"QTASKS['SCHEDULES'][{name!r}]"
-    if not isinstance(name, str) or (problem := _name_problem(name)):
-        raise InvalidSchedule(f"{label}: the name {problem or 'must be a string'}")
+    problem = _name_problem(name) if isinstance(name, str) else "must be a string"
+    if problem:
+        raise InvalidSchedule(f"{label}: the name {problem}")
     if not isinstance(entry, dict):
         raise InvalidSchedule(f"{label} must be a dict with 'task' and 'cron' or 'interval'")
     unknown = sorted(set(entry) - set(SETTINGS_KEYS), key=str)
@@ -201,3 +205,6 @@ def _import_declaring_module(task_name: str) -> None:
         import_string(task_name)
     except ImportError:
         pass  # unknown: build_row names it
+    except Exception:
+        # The module itself fails to import: say so; build_row then names the task unknown.
+        logger.warning("importing %r for a schedule failed", task_name, exc_info=True)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.conf import settings as django_settings
 from django.db import IntegrityError
@@ -82,9 +83,15 @@ class Scheduler:
         upcoming = self.store.next_fire_at(names)
         return None if upcoming is None else aware(upcoming)
 
-    def run_now(self, schedule: Schedule) -> Task:
-        """Enqueue the schedule's task at once, outside its timetable; its next firing stays."""
+    def run_now(self, schedule: Schedule, *, task_uuid: UUID | None = None) -> Task:
+        """Enqueue the schedule's task at once, outside its timetable; its next firing stays.
+
+        ``task_uuid`` names the task (the admin's button fixes it when the page is drawn,
+        so a form submitted twice makes one task: the second insert is refused).
+        """
         row = self._row(schedule, None)
+        if task_uuid is not None:
+            row.fields["uuid"] = task_uuid
         self.store.run_now(schedule, row)
         return Task.from_new_row(row)
 

@@ -77,21 +77,20 @@ def test_prune_refuses_a_retention_beyond_ten_years(worker_env_no_db, value):
     assert "Traceback" not in done.stderr
 
 
+def project_with(tmp_path: Path, env: dict[str, str], source: str) -> dict[str, str]:
+    """``env`` for a project whose QTASKS adds the dict ``source`` to the test settings' (a module in ``tmp_path``)."""
+    module = tmp_path / "bad_qtasks_settings.py"
+    module.write_text(
+        f"from tests.settings import *  # noqa: F403\nQTASKS = {{**QTASKS, **{source}}}  # noqa: F405\n"
+    )
+    path = os.pathsep.join(filter(None, [str(tmp_path), str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return {**env, "DJANGO_SETTINGS_MODULE": "bad_qtasks_settings", "PYTHONPATH": path}
+
+
 @pytest.fixture
 def settings_with(tmp_path: Path, worker_env_no_db: dict[str, str]):
     """``settings_with(source)``: the environment of a project whose QTASKS adds the dict ``source``."""
-
-    def environment(source: str) -> dict[str, str]:
-        module = tmp_path / "bad_qtasks_settings.py"
-        module.write_text(
-            f"from tests.settings import *  # noqa: F403\nQTASKS = {{**QTASKS, **{source}}}  # noqa: F405\n"
-        )
-        path = os.pathsep.join(
-            filter(None, [str(tmp_path), str(REPO_ROOT), worker_env_no_db.get("PYTHONPATH")])
-        )
-        return {**worker_env_no_db, "DJANGO_SETTINGS_MODULE": "bad_qtasks_settings", "PYTHONPATH": path}
-
-    return environment
+    return lambda source: project_with(tmp_path, worker_env_no_db, source)
 
 
 @pytest.mark.parametrize("command", [["check"], ["qtasks_worker", "--burst"]])
@@ -119,3 +118,39 @@ def test_a_bad_setting_is_a_system_check_error_not_a_traceback(settings_with, co
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert "qtasks worker" not in done.stdout  # a worker never started
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schedules_run_from_a_shell_enqueues_the_task(tmp_path: Path, worker_env: dict[str, str]):
+    from qtasks_django.models import Schedule, TaskRecord
+
+    nightly = '{"task": "scheduled_report", "cron": "0 3 * * *", "args": [7]}'
+    env = project_with(tmp_path, worker_env, f'{{"SCHEDULES": {{"nightly": {nightly}}}}}')
+
+    done = run_manage(env, "qtasks_schedules", "--run", "nightly")
+
+    assert done.returncode == 0, done.stderr
+    (task,) = TaskRecord.objects.filter(schedule=Schedule.objects.get(name="nightly"))
+    assert f"Enqueued task {task.uuid} (scheduled_report) for schedule 'nightly'." in done.stdout
+    assert (task.args, task.scheduled_for) == ([7], None)
+
+    unknown = run_manage(env, "qtasks_schedules", "--run", "nightlly")
+    assert unknown.returncode == 1
+    assert "CommandError: No schedule named 'nightlly'. Known: 'nightly'." in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    bad = run_manage(env, "qtasks_schedules", "--next", "0")
+    assert bad.returncode == 2 and "argument --next: must be an integer from 1 to 1000, got '0'" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [["check"], ["qtasks_worker", "--burst"], ["qtasks_schedules"]])
+def test_a_bad_schedule_is_a_system_check_error_before_anything_runs(settings_with, command):
+    done = run_manage(
+        settings_with('{"SCHEDULES": {"x": {"task": "scheduled_tick", "cron": "61 * * * *"}}}'), *command
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert (
+        "(qtasks_django.E013) Schedule 'x': '61 * * * *' is not a valid cron expression: Bad minute"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr

@@ -132,7 +132,7 @@ def test_a_cancel_reason_with_a_nul_is_a_form_error(admin_client) -> None:
 #: The parameters the task list reads: search, filters, the date hierarchy, paging, sorting.
 LIST_PARAMETERS = [
     "q", "status", "status__exact", "task_name", "queue", "tag", "created_at__gte", "created_at__lt",
-    "created_at__year", "created_at__month", "created_at__day", "p", "o", "e", "all", "parent_uuid",
+    "created_at__year", "created_at__month", "created_at__day", "p", "o", "e", "all", "parent_uuid", "schedule",
 ]  # fmt: skip
 #: Percent-escapes a URL can hold and a form cannot: NUL, invalid UTF-8, a superscript two.
 RAW_ESCAPES = ["%00", "%ff", "%fe%ff", "%C2%B2", "%e2%80", "%2e%2e", "%25", "%"]

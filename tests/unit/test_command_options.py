@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from qtasks_django.management.commands import qtasks_prune, qtasks_worker
+from qtasks_django.management.commands import qtasks_prune, qtasks_schedules, qtasks_worker
 
 HOSTILE = ["nan", "NaN", "inf", "-inf", "1e999", "-1", "0x10", "²", "1.5e400", "99999999999999999999", ""]
 
@@ -87,3 +87,35 @@ def test_the_worker_refuses_bad_settings_even_when_checks_are_skipped() -> None:
     with override_settings(QTASKS={"LEASE_TIMEOUT": float("nan")}):
         with pytest.raises(CommandError, match=r"QTASKS\['LEASE_TIMEOUT'\] must be a finite number"):
             call_command("qtasks_worker", "--burst", skip_checks=True)
+
+
+@pytest.mark.parametrize("value", [*HOSTILE, "1001", "0", "2.5"])
+def test_schedules_next_refuses_hostile_values(value) -> None:
+    message = refusal(qtasks_schedules, f"--next={value}")
+    assert f"argument --next: must be an integer from 1 to 1000, got {value!r}" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "argument --run: give a schedule name"),
+        ("   ", "argument --run: give a schedule name"),
+        # PostgreSQL refuses a NUL in a query parameter: it would be a crash, not an answer.
+        ("a\x00b", "argument --run: a schedule name holds no NUL character, got 'a\\x00b'"),
+        ("x" * 201, "argument --run: a schedule name has at most 200 characters"),
+    ],
+)
+def test_schedules_run_refuses_a_name_no_schedule_can_have(value, message) -> None:
+    assert message in refusal(qtasks_schedules, f"--run={value}")
+
+
+def test_schedules_database_must_be_a_configured_alias() -> None:
+    assert "argument --database: no database 'nope' (known: default" in refusal(
+        qtasks_schedules, "--database=nope"
+    )
+
+
+def test_schedules_options_within_range_are_read() -> None:
+    options = parse(qtasks_schedules, "--next=1000", "--run", "x" * 200, "--json", "--no-sync")
+    assert (options.next, options.run, options.json, options.no_sync) == (1000, "x" * 200, True, True)
+    assert parse(qtasks_schedules).next == 0 and parse(qtasks_schedules).run is None
