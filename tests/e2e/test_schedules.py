@@ -77,7 +77,7 @@ def test_three_workers_fire_each_firing_exactly_once_and_skip_none(
         ),
     }
     initial = {schedule.name: schedule.next_fire_at for schedule, _ in schedules.values()}
-    duration = 120 if full_run() else 40
+    duration = 120 if full_run() else 20
     deadline = time.monotonic() + duration
     while time.monotonic() < deadline:
         fleet.check_alive()
@@ -275,7 +275,7 @@ def test_workers_killed_while_firing_leave_no_duplicate_and_lose_no_firing(
     first = whole_seconds_from_now(2)
     every = make_schedule("chaos-all", journal, first=first, every=1, missed_runs=MissedRuns.ALL)
     once = make_schedule("chaos-once", journal, first=first, every=1)
-    rounds = 60 if full_run() else 24
+    rounds = 60 if full_run() else 12
     rng = random.Random()
     kills = 0
     for n in range(rounds):
