@@ -12,6 +12,7 @@ from typing import Any
 
 TASK_NAME_MAX = 255  # TaskRecord.task_name, RegisteredTask.name
 QUEUE_NAME_MAX = 100  # TaskRecord.queue, RegisteredTask.queue
+FLOW_KEY_MAX = 255  # TaskRecord.unique_key, concurrency_key, rate_key
 
 # An IntegerField is a 32-bit signed integer in PostgreSQL (priority, retry).
 INT_MIN = -(2**31)
@@ -54,3 +55,13 @@ def _encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def queue_name_problem(queue: Any) -> str | None:
+    """Say what is wrong with a queue name, or ``None`` when a queue column holds it."""
+    if not isinstance(queue, str) or queue == "":
+        return f"queue must be a non-empty string, got {queue!r}"
+    if len(queue) > QUEUE_NAME_MAX:
+        return f"queue names have at most {QUEUE_NAME_MAX} characters, got {len(queue)}"
+    problem = unstorable_text(queue)
+    return f"the queue name {problem}" if problem else None

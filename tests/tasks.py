@@ -263,3 +263,4 @@ except ImportError:
     pass
 else:
     from .tasks_django import *  # noqa: F403
+from .tasks_flow import *  # noqa: E402,F403

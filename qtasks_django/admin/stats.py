@@ -14,10 +14,10 @@ from typing import Any, TypedDict
 
 from django.db import connection
 from django.db.models import Avg, Count, Max, Q, QuerySet
-from django.utils import timezone
 
 from ..conf import settings
 from ..models import RegisteredTask, TaskRecord, WorkerRecord
+from ..queue.presence import heartbeat_deadline, live_workers
 from ..status import TaskStatus
 
 #: The statistics of registered tasks cover the attempts that ended within this window.
@@ -31,17 +31,6 @@ FINAL_ATTEMPT = Q(retry_child_uuid__isnull=True) & ~Q(status=TaskStatus.RETRY)
 
 
 # -- workers --------------------------------------------------------------------------
-
-
-def heartbeat_deadline(now: datetime | None = None) -> datetime:
-    """A worker whose last heartbeat is older than this is gone (its leases have lapsed)."""
-    grace = max(settings.LEASE_TIMEOUT, 3 * settings.HEARTBEAT_INTERVAL)
-    return (now or timezone.now()) - timedelta(seconds=grace)
-
-
-def live_workers(now: datetime | None = None) -> QuerySet[WorkerRecord]:
-    """Workers that have not stopped and whose heartbeat is recent."""
-    return WorkerRecord.objects.filter(stopped_at__isnull=True, heartbeat_at__gte=heartbeat_deadline(now))
 
 
 def worker_is_alive(worker: WorkerRecord, now: datetime | None = None) -> bool:

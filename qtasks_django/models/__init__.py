@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .schedules import MissedRuns, Schedule, ScheduleOrigin
-from .tasks import TaskLog, TaskProgress, TaskRecord, TaskRecordQuerySet
+from .tasks import PausedQueue, TaskLog, TaskProgress, TaskRecord, TaskRecordQuerySet
 from .workers import RegisteredTask, WorkerRecord
 
 __all__ = [
     "MissedRuns",
+    "PausedQueue",
     "RegisteredTask",
     "Schedule",
     "ScheduleOrigin",

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..limits import QUEUE_NAME_MAX, TASK_NAME_MAX
+from ..limits import FLOW_KEY_MAX, QUEUE_NAME_MAX, TASK_NAME_MAX
 from ..serialization import ExactJSONEncoder
 from ..status import FINAL_STATUSES, TaskStatus
 
@@ -18,11 +18,23 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
     """Verbs the queue and the admin use."""
 
     def ready(self, queues: list[str] | None = None, now: datetime | None = None) -> TaskRecordQuerySet:
-        """Return new tasks whose eta has come, in run order (priority, then FIFO)."""
+        """Return new tasks whose eta has come, in run order (priority, then FIFO).
+
+        Tasks in a paused queue are not ready; tasks behind a concurrency or rate limit
+        are (whether their gate is open is the claim's to find out).
+        """
         qs = self.filter(status=TaskStatus.NEW, eta__lte=now or timezone.now())
         if queues:
             qs = qs.filter(queue__in=queues)
+        qs = qs.exclude(queue__in=PausedQueue.objects.values("queue"))
         return qs.order_by("priority", "created_at")
+
+    def unlimited(self) -> TaskRecordQuerySet:
+        """Rows with no concurrency or rate limit (the ones the fast claim takes)."""
+        return self.filter(concurrency_key__isnull=True, rate_key__isnull=True)
+
+    def limited(self) -> TaskRecordQuerySet:
+        return self.filter(Q(concurrency_key__isnull=False) | Q(rate_key__isnull=False))
 
     def running(self) -> TaskRecordQuerySet:
         return self.filter(status=TaskStatus.PROCESS)
@@ -83,6 +95,22 @@ class TaskRecord(models.Model):
     )
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The firing time it was made for.")
 
+    # Flow control (docs/flow-control.md), written by the enqueue from the task's
+    # declaration and enforced by the database: the unique constraint below, and the
+    # claim's gates (``queue.gates``). Empty on most rows (NULLs cost no space). The keys
+    # are NULL, not "", when absent: the partial indexes and the unique constraint say
+    # ``IS NULL``, and NULLs never collide in a unique index.
+    unique_key = models.CharField(max_length=FLOW_KEY_MAX, null=True, blank=True)  # noqa: DJ001
+    unique_while_running = models.BooleanField(
+        default=False, help_text="The key stays taken while the task runs, not only while it waits."
+    )
+    unique_until = models.DateTimeField(null=True, blank=True, help_text="The key is free again after this.")
+    concurrency_key = models.CharField(max_length=FLOW_KEY_MAX, null=True, blank=True)  # noqa: DJ001
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+    rate_key = models.CharField(max_length=FLOW_KEY_MAX, null=True, blank=True)  # noqa: DJ001
+    rate_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Starts allowed per period.")
+    rate_period = models.FloatField(null=True, blank=True, help_text="The rate limit's period, in seconds.")
+
     objects = TaskRecordQuerySet.as_manager()
 
     class Meta:
@@ -91,10 +119,28 @@ class TaskRecord(models.Model):
         indexes = [
             # The claim query: only ready rows, in run order (a queue filter is
             # applied while walking it). Small, because finished rows leave it at once.
+            # Rows with a concurrency or rate limit are in the next index instead, so
+            # that a limited backlog never lengthens the walk of the unlimited claim.
             models.Index(
                 fields=["priority", "created_at"],
-                condition=Q(status="new"),
-                name="qtasks_task_ready_idx",
+                condition=Q(status="new", concurrency_key__isnull=True, rate_key__isnull=True),
+                name="qtasks_task_free_idx",
+            ),
+            models.Index(
+                fields=["priority", "created_at"],
+                condition=Q(status="new") & (Q(concurrency_key__isnull=False) | Q(rate_key__isnull=False)),
+                name="qtasks_task_limited_idx",
+            ),
+            # The gates: how many run per concurrency key, and the starts of a rate key.
+            models.Index(
+                fields=["concurrency_key"],
+                condition=Q(status="process", concurrency_key__isnull=False),
+                name="qtasks_task_running_key_idx",
+            ),
+            models.Index(
+                fields=["rate_key", "-started_at"],
+                condition=Q(rate_key__isnull=False, started_at__isnull=False),
+                name="qtasks_task_rate_idx",
             ),
             # The rescue sweep scans running rows by lease expiry.
             models.Index(
@@ -145,6 +191,14 @@ class TaskRecord(models.Model):
                 condition=Q(schedule__isnull=False, scheduled_for__isnull=False),
                 name="qtasks_task_one_per_firing",
             ),
+            # One task per unique key while it waits (or runs, if it says so): two
+            # enqueues racing from any processes cannot both write one.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                condition=Q(unique_key__isnull=False)
+                & (Q(status="new") | Q(status="process", unique_while_running=True)),
+                name="qtasks_task_unique_key",
+            ),
         ]
         # The admin's permissions beyond view: seeing a task's data (which may be
         # personal) and each action that operates on tasks.
@@ -164,6 +218,23 @@ class TaskRecord(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class PausedQueue(models.Model):
+    """A queue no worker claims from while its row exists (running tasks finish)."""
+
+    queue = models.CharField(primary_key=True, max_length=QUEUE_NAME_MAX)
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.CharField(max_length=255, blank=True, default="", help_text="Who paused it.")
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name = "paused queue"
+        ordering = ["queue"]
+        permissions = (("pause_queue", "Can pause and resume queues"),)
+
+    def __str__(self) -> str:
+        return self.queue
 
 
 class TaskProgress(models.Model):

@@ -49,6 +49,7 @@ class RegisteredTask(models.Model):
     middlewares_before = models.JSONField(default=list, blank=True)
     middlewares_after = models.JSONField(default=list, blank=True)
     extra = models.JSONField(default=dict, blank=True)
+    flow = models.JSONField(default=dict, blank=True, help_text="Unique, concurrency and rate options.")
     workers = models.ManyToManyField(WorkerRecord, blank=True, related_name="registered_tasks")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,8 +15,9 @@ from django.db.models import Min
 from django.utils import timezone
 
 from ..conf import settings
-from ..models import TaskRecord
+from ..models import PausedQueue, TaskRecord
 from ..status import TaskStatus
+from .gates import GateClaim, Gates
 
 
 def suspect_after() -> int:
@@ -55,14 +56,7 @@ class Claims:
         if suspects:
             limit = 1
         now = timezone.now()
-        lease = {
-            "status": TaskStatus.PROCESS,
-            "worker_id": worker_id,
-            "lease_token": uuid_lib.uuid4(),
-            "lease_expires_at": now + timedelta(seconds=settings.LEASE_TIMEOUT),
-            "started_at": now,
-            "updated_at": now,
-        }
+        lease = self._lease(worker_id, now)
         if connections[self.using].vendor == "postgresql":
             claimed = self._claim_postgres(queues, limit, now, lease, suspects)
         else:
@@ -70,10 +64,30 @@ class Claims:
         claimed.sort(key=lambda r: (r.priority, r.created_at))
         return claimed
 
+    def claim_gated(self, worker_id: str, queues: list[str] | None, limit: int) -> GateClaim:
+        """Claim up to ``limit`` ready tasks behind concurrency or rate limits that their gates admit now."""
+        now = timezone.now()
+        return Gates(self.using).claim(queues, limit, now, self._lease(worker_id, now))
+
+    @staticmethod
+    def _lease(worker_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "status": TaskStatus.PROCESS,
+            "worker_id": worker_id,
+            "lease_token": uuid_lib.uuid4(),
+            "lease_expires_at": now + timedelta(seconds=settings.LEASE_TIMEOUT),
+            "started_at": now,
+            "updated_at": now,
+        }
+
     def suspects_waiting(self, queues: list[str] | None) -> bool:
         """Whether a rescued task is ready and waits for a worker to run it alone."""
         return (
-            TaskRecord.objects.using(self.using).ready(queues).filter(rescues__gte=suspect_after()).exists()
+            TaskRecord.objects.using(self.using)
+            .ready(queues)
+            .unlimited()  # limited tasks go through their gates, never alone
+            .filter(rescues__gte=suspect_after())
+            .exists()
         )
 
     def has_ready(self, queues: list[str] | None) -> bool:
@@ -85,6 +99,7 @@ class Claims:
         waiting = TaskRecord.objects.using(self.using).filter(status=TaskStatus.NEW, eta__gt=timezone.now())
         if queues:
             waiting = waiting.filter(queue__in=queues)
+        waiting = waiting.exclude(queue__in=PausedQueue.objects.values("queue"))
         due: datetime | None = waiting.aggregate(next=Min("eta"))["next"]
         return due
 
@@ -106,10 +121,14 @@ class Claims:
         # it); the stubs type ``column`` for every field, so they allow None.
         returning = ", ".join(quote(cast(str, f.column)) for f in fields)
         queue_filter = "AND queue = ANY(%s)" if queues else ""
+        paused = quote(PausedQueue._meta.db_table)
+        # Only rows with no concurrency or rate limit (the gates claim the others, see
+        # ``gates``), in queues that are not paused: the predicate of the free index.
         sql = (
             f"UPDATE {table} SET status = %s, worker_id = %s, lease_token = %s, lease_expires_at = %s, "
             f"started_at = %s, updated_at = %s WHERE uuid IN ("
-            f"SELECT uuid FROM {table} WHERE status = 'new' AND eta <= %s {queue_filter} "
+            f"SELECT uuid FROM {table} AS t WHERE status = 'new' AND concurrency_key IS NULL AND rate_key IS NULL "
+            f"AND eta <= %s {queue_filter} AND NOT EXISTS (SELECT FROM {paused} AS p WHERE p.queue = t.queue) "
             f"AND rescues {'>=' if suspects else '<'} %s "
             f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"RETURNING {returning}"
@@ -147,7 +166,7 @@ class Claims:
     ) -> list[TaskRecord]:
         manager = TaskRecord.objects.using(self.using)
         with transaction.atomic(using=self.using):
-            ready = manager.ready(queues, now).select_for_update(skip_locked=True)
+            ready = manager.ready(queues, now).unlimited().select_for_update(skip_locked=True)
             threshold = suspect_after()
             ready = ready.filter(rescues__gte=threshold) if suspects else ready.filter(rescues__lt=threshold)
             ids = list(ready.values_list("pk", flat=True)[:limit])

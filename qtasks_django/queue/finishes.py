@@ -22,6 +22,7 @@ from ..exceptions import LeaseLost
 from ..models import TaskLog, TaskProgress, TaskRecord
 from ..serialization import json_text, storable_text
 from ..status import TaskStatus
+from . import unique
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,7 +101,8 @@ class Finishes:
                 **(times or {}),
             ):
                 return None
-            TaskRecord.objects.using(self.using).create(
+            _child, holder = unique.create(
+                using=self.using,
                 uuid=child_uuid,
                 task_name=record.task_name,
                 queue=record.queue,
@@ -116,7 +118,13 @@ class Finishes:
                 created_at=now,
                 updated_at=now,
                 eta=now + timedelta(seconds=delay),
+                **{name: getattr(record, name) for name in unique.FLOW_FIELDS},
             )
+            if holder is not None:
+                # A task with this unique key was enqueued while this attempt ran (the key
+                # was free: ``unique_while="waiting"``). It is the retry: the chain leads to it.
+                TaskRecord.objects.using(self.using).filter(pk=record.pk).update(retry_child_uuid=holder.pk)
+                return holder.pk
             notifiers.get_notifier(self.using).send_on_commit(notifiers.ENQUEUED, record.queue)
         return child_uuid
 

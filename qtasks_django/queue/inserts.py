@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import JSONField
 
 from .. import notifiers, signals
 from ..models import TaskRecord
 from ..serialization import json_text
+from . import unique
 from .rows import NewRow
 
 #: Rows per INSERT of a bulk enqueue where COPY is not available.
@@ -23,7 +24,11 @@ BULK_CHUNK = 1000
 
 
 def insert(rows: Sequence[NewRow], *, using: str) -> None:
-    """Write ``rows`` in the caller's transaction and wake workers when it commits."""
+    """Write ``rows`` in the caller's transaction and wake workers when it commits.
+
+    A row with a unique key that a waiting (or running) task holds is not written: its
+    ``existing`` is set to that task instead.
+    """
     if not rows:
         return
     notifier = notifiers.get_notifier(using)
@@ -31,21 +36,29 @@ def insert(rows: Sequence[NewRow], *, using: str) -> None:
     # PostgreSQL's own notifier wakes workers from inside the statement that writes
     # the rows; any other (Redis) is told once the caller's transaction commits.
     in_statement = postgres and notifier.transactional
+    plain = [row for row in rows if row.unique_key is None]
     if postgres:
-        if len(rows) == 1:
-            _insert_one(rows[0], using=using, notify=in_statement)
-        else:
-            _copy(rows, using=using, notify=in_statement)
-    else:
+        if len(plain) == 1:
+            _insert_one(plain[0], using=using, notify=in_statement)
+        elif plain:
+            _copy(plain, using=using, notify=in_statement)
+    elif plain:
         with transaction.atomic(using=using):
             TaskRecord.objects.using(using).bulk_create(
-                [as_record(row) for row in rows], batch_size=BULK_CHUNK
+                [as_record(row) for row in plain], batch_size=BULK_CHUNK
             )
+    for row in rows:
+        if row.unique_key is not None:
+            if postgres:
+                unique.insert(row, lambda r: _insert_one(r, using=using, notify=in_statement), using=using)
+            else:
+                unique.insert(row, lambda r: _save_unique(r, using=using), using=using)
+    written = [row for row in rows if row.existing is None]
     if not in_statement:
-        for queue in {row.queue for row in rows}:
+        for queue in {row.queue for row in written}:
             notifier.send_on_commit(notifiers.ENQUEUED, queue)
     if signals.task_enqueued.has_listeners():
-        for row in rows:
+        for row in written:
             record = as_record(row)
             signals.task_enqueued.send(sender=record.task_name, uuid=record.uuid, task=record)
 
@@ -57,21 +70,39 @@ def as_record(row: NewRow) -> TaskRecord:
     return row.record
 
 
-def _insert_one(row: NewRow, *, using: str, notify: bool) -> None:
+def _insert_one(row: NewRow, *, using: str, notify: bool) -> bool:
     # One statement, one round trip: the INSERT and (``notify``) the wake-up.
     # PostgreSQL delivers the NOTIFY only if the caller's transaction commits. The
     # statement never changes, so it is prepared once per connection and bound
     # server-side (Django's default cursor would quote 26 parameters into the text
-    # each time).
+    # each time). A row with a unique key is written ``ON CONFLICT DO NOTHING``:
+    # ``False`` when its key was taken (nothing written, and no one woken).
     import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
 
     connection = connections[using]
     plan = InsertPlan.for_connection(connection)
     values = plan.values(row)
-    sql = plan.insert_and_notify_sql if notify else plan.insert_sql
+    if row.unique_key is None:
+        sql = plan.insert_and_notify_sql if notify else plan.insert_sql
+    else:
+        sql = plan.insert_unique_and_notify_sql if notify else plan.insert_unique_sql
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [*values, notifiers.ENQUEUED] if notify else values, prepare=True)
+        return row.unique_key is None or bool(cursor.fetchall())
+
+
+def _save_unique(row: NewRow, *, using: str) -> bool:
+    # Elsewhere than PostgreSQL: a savepoint, so a refused row leaves the caller's
+    # transaction usable.
+    try:
+        with transaction.atomic(using=using):
+            TaskRecord.objects.using(using).bulk_create([as_record(row)])
+    except IntegrityError:
+        if unique.holding(row.unique_key or "", using=using) is None:
+            raise  # refused for another reason than the key
+        return False
+    return True
 
 
 def _copy(rows: Sequence[NewRow], *, using: str, notify: bool) -> None:
@@ -156,6 +187,12 @@ class InsertPlan:
             f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
         )
         self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
+        # A unique row: nothing is written (and no one woken) while another holds its key.
+        # Both return a row only when the row was written.
+        self.insert_unique_sql = f"{self.insert_sql} ON CONFLICT DO NOTHING RETURNING queue"
+        self.insert_unique_and_notify_sql = (
+            f"WITH ins AS ({self.insert_unique_sql}) SELECT pg_notify(%s, ins.queue) FROM ins"
+        )
 
     @classmethod
     def for_connection(cls, connection: Any) -> InsertPlan:

@@ -20,7 +20,9 @@ from .. import notifiers
 from ..models import TaskRecord
 from ..serialization import parse_uuid
 from ..status import TaskStatus
+from . import unique
 from .store import DB, DatabaseQueue
+from .unique import FLOW_FIELDS
 
 #: Statuses a task can be retried from: it ended and nothing runs it again by itself.
 RETRYABLE_STATUSES = (TaskStatus.ERROR, TaskStatus.CANCEL)
@@ -36,6 +38,8 @@ COPIED_FIELDS = (
     "retry",
     "parent_uuid",
     "schedule_id",
+    # Its flow control: a copy waits behind the same limits and holds the same unique key.
+    *FLOW_FIELDS,
 )
 
 
@@ -74,7 +78,8 @@ def retry_task(uuid: Any, *, using: str = DB) -> OperationResult:
         if not linked:
             return _why_not_retried(rows.filter(pk=key).first())
         original = rows.get(pk=key)
-        child = rows.create(
+        child, holder = unique.create(
+            using=using,
             uuid=child_uuid,
             **_copy(original),
             attempt=original.attempt + 1,
@@ -83,8 +88,20 @@ def retry_task(uuid: Any, *, using: str = DB) -> OperationResult:
             updated_at=now,
             eta=now,
         )
+        if child is None:
+            transaction.set_rollback(True, using=using)  # the link too: the task can be retried later
+            return _already_holding(holder)
         _wake_workers(child.queue, using)
     return OperationResult(acted=True, message=f"Retried as attempt {child.attempt}.", task_uuid=child.pk)
+
+
+def _already_holding(holder: TaskRecord | None) -> OperationResult:
+    assert holder is not None
+    return OperationResult(
+        acted=False,
+        message=f"Task {holder.pk} holds the same unique key and is {holder.get_status_display()}; nothing was made.",
+        task_uuid=holder.pk,
+    )
 
 
 def _why_not_retried(record: TaskRecord | None) -> OperationResult:
@@ -146,7 +163,11 @@ def duplicate_task(uuid: Any, *, new_uuid: Any = None, using: str = DB) -> Opera
     now = timezone.now()
     try:
         with transaction.atomic(using=using):
-            copy = rows.create(uuid=copy_uuid, **_copy(original), created_at=now, updated_at=now, eta=now)
+            copy, holder = unique.create(
+                using=using, uuid=copy_uuid, **_copy(original), created_at=now, updated_at=now, eta=now
+            )
+            if copy is None:
+                return _already_holding(holder)
             _wake_workers(copy.queue, using)
     except IntegrityError:
         # The primary key says this request was already served.

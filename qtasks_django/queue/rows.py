@@ -23,13 +23,15 @@ class NewRow:
     Fields left out get their model defaults when written or made into a record.
     """
 
-    __slots__ = ("fields", "json", "record")
+    __slots__ = ("existing", "fields", "json", "record")
 
     def __init__(self, fields: dict[str, Any], json_texts: dict[str, str]) -> None:
         self.fields = fields
         self.json = json_texts
         self.record: TaskRecord | None = None
         """The row as a model instance, once the queue made one (``inserts.as_record``)."""
+        self.existing: TaskRecord | None = None
+        """The task already holding this row's unique key: the row was not written."""
 
     @property
     def queue(self) -> str:
@@ -38,3 +40,7 @@ class NewRow:
     @property
     def uuid(self) -> Any:
         return self.fields["uuid"]
+
+    @property
+    def unique_key(self) -> str | None:
+        return self.fields.get("unique_key")

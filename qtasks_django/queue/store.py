@@ -18,6 +18,7 @@ from ..models import TaskProgress, TaskRecord
 from ..serialization import parse_uuid
 from ..status import TaskStatus
 from . import inserts, registered
+from .pauses import QueuePauses
 from .rows import NewRow
 
 DB = "default"
@@ -34,6 +35,11 @@ class DatabaseQueue:
     @property
     def notifier(self) -> notifiers.BaseNotifier:
         return notifiers.get_notifier(self.using)
+
+    @property
+    def pauses(self) -> QueuePauses:
+        """Paused queues (``pauses.QueuePauses``)."""
+        return QueuePauses(self.using)
 
     @property
     def in_transaction(self) -> bool:

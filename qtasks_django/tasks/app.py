@@ -1,92 +1,35 @@
-"""Task registries: ``QueueTasks`` (the app), routers, and ``shared_task``.
+"""The app (``QueueTasks``), the shared registry and ``shared_task``.
 
-Registries hold name → ``TaskExecSchema`` and do no I/O at declaration time. The app's
-calls reach the database through one seam, ``QueueTasks.queue``.
+The app's calls reach the database through one seam, ``QueueTasks.queue``. Registries
+and routers are in ``registry``.
 """
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.utils.module_loading import import_string
 
 from ..conf import QTasksSettings, settings
-from ..exceptions import DuplicateTaskName, InvalidTaskArguments, InvalidTaskDefinition, QTasksError
+from ..exceptions import DuplicateTaskName, QTasksError
 from . import enqueue
-from .definition import TaskExecSchema, build_schema
+from .definition import TaskExecSchema
 from .enqueue import Call
+from .registry import AsyncRouter, BaseRouter, SyncRouter, TaskRegistry
 from .results import Task, TaskResult
-from .task import AsyncTask, BaseTask, BaseTaskCls, SyncTask
-from .validation import check_binding
+from .task import BaseTaskCls
+
+__all__ = ["AsyncRouter", "BaseRouter", "QueueTasks", "SyncRouter", "TaskRegistry", "get_app", "shared_task"]
 
 if TYPE_CHECKING:
+    from ..queue.explain import Explanation
+    from ..queue.pauses import Pause
     from ..queue.store import DatabaseQueue
-
-
-class TaskRegistry:
-    """Name → schema, plus the ``task`` decorator that fills it."""
-
-    def __init__(self) -> None:
-        self._tasks: dict[str, TaskExecSchema] = {}
-
-    @property
-    def tasks(self) -> Mapping[str, TaskExecSchema]:
-        return self._tasks
-
-    def get_app(self) -> QueueTasks:
-        raise NotImplementedError
-
-    def _names_taken(self) -> Mapping[str, TaskExecSchema]:
-        return self._tasks
-
-    def register(self, schema: TaskExecSchema) -> None:
-        """Add ``schema``; a name already taken is an error at import time."""
-        existing = self._names_taken().get(schema.name)
-        if existing is not None:
-            raise DuplicateTaskName(
-                f"Task with name {schema.name!r} is already registered "
-                f"({existing.func.__module__}.{existing.func.__qualname__})"
-            )
-        self._tasks[schema.name] = schema
-
-    @overload
-    def task(self, name: Callable[..., Any]) -> BaseTask: ...
-    @overload
-    def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], BaseTask]: ...
-
-    def task(self, name: Any = None, **options: Any) -> Any:
-        """Register a function as a task: ``@x.task``, ``@x.task()`` or ``@x.task(name, ...)``.
-
-        Options: priority, echo, max_time, retry, retry_on_exc, decode, tags,
-        description, generate_handler, executor, middlewares_before,
-        middlewares_after, schedule (a cron expression or a ``timedelta``: see
-        docs/schedules.md); any other keyword lands in ``extra``.
-        """
-        if callable(name):
-            return self._decorate(name, None, options)
-        return lambda func: self._decorate(func, name, options)
-
-    def _decorate(self, func: Callable[..., Any], name: str | None, options: dict[str, Any]) -> BaseTask:
-        known = set(inspect.signature(build_schema).parameters) - {"func", "name", "extra"}
-        params = {k: v for k, v in options.items() if k in known}
-        extra = {k: v for k, v in options.items() if k not in known}
-        if params.get("priority") is None:
-            params["priority"] = self._default_priority()
-        schema = build_schema(func, name=name, extra=extra, **params)
-        if schema.schedule is not None:
-            _check_schedulable(schema)
-        self.register(schema)
-        return (AsyncTask if schema.awaiting else SyncTask)(schema, owner=self)
-
-    def _default_priority(self) -> int:
-        # Read when the task is declared (autodiscovery runs after settings load).
-        return settings.DEFAULT_PRIORITY
 
 
 class SharedRegistry(TaskRegistry):
@@ -173,13 +116,21 @@ class QueueTasks(TaskRegistry):
         timeout: float | None = None,
         eta: datetime | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Validate and enqueue ``task_name``; with ``timeout`` wait for its end (``None`` on expiry).
 
         ``eta`` (an aware datetime) or ``countdown`` (seconds) delays the start.
+        ``unique_key`` (and ``unique_for`` seconds) makes it a unique task: while a task
+        of this name holds the key, that task is returned (``created`` is ``False``) and
+        nothing is written (docs/flow-control.md).
         """
-        return enqueue.enqueue(self, Call(task_name, args, kwargs, priority, eta, countdown), timeout=timeout)
+        call = Call(
+            task_name, args, kwargs, priority, eta, countdown, unique_key=unique_key, unique_for=unique_for
+        )
+        return enqueue.enqueue(self, call, timeout=timeout)
 
     async def aadd_task(
         self,
@@ -189,10 +140,14 @@ class QueueTasks(TaskRegistry):
         timeout: float | None = None,
         eta: datetime | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Async twin of :meth:`add_task`."""
-        call = Call(task_name, args, kwargs, priority, eta, countdown)
+        call = Call(
+            task_name, args, kwargs, priority, eta, countdown, unique_key=unique_key, unique_for=unique_for
+        )
         task = await sync_to_async(enqueue.enqueue)(self, call, timeout=timeout, wait=False)
         if timeout is None or task is None:
             return task
@@ -215,6 +170,36 @@ class QueueTasks(TaskRegistry):
         """Async twin of :meth:`cancel`."""
         return await sync_to_async(self.cancel)(uuid, reason)
 
+    def explain(self, uuid: Any) -> Explanation | None:
+        """Say why the task is not running (eta, paused queue, limits, workers...); ``None`` if unknown."""
+        from ..queue.explain import explain  # imports the models: not before Django's apps are ready
+
+        return explain(uuid, using=self.queue.using)
+
+    async def aexplain(self, uuid: Any) -> Explanation | None:
+        """Async twin of :meth:`explain`."""
+        return await sync_to_async(self.explain)(uuid)
+
+    def pause_queue(self, queue: str, *, reason: str = "", by: str = "") -> bool:
+        """Stop every worker claiming from ``queue`` (running tasks finish); ``False`` if already paused."""
+        return self.queue.pauses.pause(queue, reason=reason, by=by)
+
+    async def apause_queue(self, queue: str, *, reason: str = "", by: str = "") -> bool:
+        """Async twin of :meth:`pause_queue`."""
+        return await sync_to_async(self.pause_queue)(queue, reason=reason, by=by)
+
+    def resume_queue(self, queue: str) -> bool:
+        """Let workers claim from ``queue`` again, waking them at once; ``False`` if it was not paused."""
+        return self.queue.pauses.resume(queue)
+
+    async def aresume_queue(self, queue: str) -> bool:
+        """Async twin of :meth:`resume_queue`."""
+        return await sync_to_async(self.resume_queue)(queue)
+
+    def paused_queues(self) -> list[Pause]:
+        """Every paused queue, with when, by whom and why it was paused."""
+        return self.queue.pauses.paused()
+
     def get(self, uuid: Any) -> Task | None:
         """Return the task with ``uuid`` (a snapshot, with its progress items), or ``None``."""
         queue = self.queue
@@ -223,30 +208,6 @@ class QueueTasks(TaskRegistry):
 
     async def aget(self, uuid: Any) -> Task | None:
         return await sync_to_async(self.get)(uuid)
-
-
-class BaseRouter(TaskRegistry):
-    """A set of tasks declared apart from the app and attached with ``app.include_router``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.app: QueueTasks | None = None
-
-    def get_app(self) -> QueueTasks:
-        if self.app is None:
-            raise QTasksError("This router is not included in an app: call app.include_router(router)")
-        return self.app
-
-    def _names_taken(self) -> Mapping[str, TaskExecSchema]:
-        return self.app.tasks if self.app is not None else self._tasks
-
-
-class SyncRouter(BaseRouter):
-    """Router name kept from QTasks; sync and async functions are both welcome."""
-
-
-class AsyncRouter(BaseRouter):
-    """Router name kept from QTasks; sync and async functions are both welcome."""
 
 
 def get_app() -> QueueTasks:
@@ -273,18 +234,16 @@ def shared_task(name: Any = None, *, awaiting: bool | None = None, **options: An
     return shared_registry.task(name, **options)
 
 
-def _check_schedulable(schema: TaskExecSchema) -> None:
-    """A task with ``schedule=`` is enqueued with no arguments: its function must allow that."""
-    try:
-        check_binding(schema, (), {})
-    except InvalidTaskArguments:
-        raise InvalidTaskDefinition(
-            f"Task {schema.name!r}: schedule= enqueues it with no arguments, but it needs some; "
-            "give them in a QTASKS['SCHEDULES'] entry instead"
-        ) from None
-
-
 def _as_call(call: Any) -> Call:
     if not isinstance(call, BaseTaskCls):
         raise TypeError(f"add_tasks() takes prebuilt calls such as my_task(1, 2), got {call!r}")
-    return Call(call.task_name, call.args, call.kwargs, call.priority, call.eta, call.countdown)
+    return Call(
+        call.task_name,
+        call.args,
+        call.kwargs,
+        call.priority,
+        call.eta,
+        call.countdown,
+        unique_key=call.unique_key,
+        unique_for=call.unique_for,
+    )

@@ -13,13 +13,14 @@ from ..limits import (
     DURATION_MAX,
     INT_MAX,
     INT_MIN,
-    QUEUE_NAME_MAX,
     TASK_NAME_MAX,
     int_in_range,
+    queue_name_problem,
     unstorable_text,
 )
 from ..timing import InvalidTiming, Timing
 from .executors import BaseTaskExecutor
+from .flow import FlowControl, declare
 from .middleware import TaskMiddleware
 
 
@@ -46,6 +47,8 @@ class TaskExecSchema:
     extra: dict[str, Any] = field(default_factory=dict)
     schedule: str | timedelta | None = None
     """``@task(schedule=...)``: a cron expression or an interval (synced into a ``Schedule``)."""
+    flow: FlowControl = field(default_factory=FlowControl)
+    """Unique tasks, concurrency and rate limits (``tasks.flow``; docs/flow-control.md)."""
     takes_context: bool = False
     """The runtime passes the first parameter (Django's ``TaskContext``): callers never give it."""
 
@@ -93,6 +96,13 @@ def build_schema(
     middlewares_after: list[type] | None = None,
     awaiting: bool | None = None,
     schedule: str | timedelta | None = None,
+    unique: bool = False,
+    unique_while: str | None = None,
+    unique_for: float | timedelta | None = None,
+    concurrency_limit: int | None = None,
+    concurrency_key: Any = None,
+    rate_limit: str | None = None,
+    rate_key: Any = None,
     extra: dict[str, Any] | None = None,
 ) -> TaskExecSchema:
     """Validate the parameters of ``@task`` and build the schema; raise ``InvalidTaskDefinition``."""
@@ -127,6 +137,17 @@ def build_schema(
     extra = dict(extra or {})
     if "queue" in extra:
         _check_queue(extra["queue"], label)
+    flow = declare(
+        label,
+        _parameters(func, echo),
+        unique=unique,
+        unique_while=unique_while,
+        unique_for=unique_for,
+        concurrency_limit=concurrency_limit,
+        concurrency_key=concurrency_key,
+        rate_limit=rate_limit,
+        rate_key=rate_key,
+    )
     return TaskExecSchema(
         name=label,
         priority=priority,
@@ -145,6 +166,7 @@ def build_schema(
         middlewares_before=list(middlewares_before or []),
         middlewares_after=list(middlewares_after or []),
         schedule=schedule,
+        flow=flow,
         extra=extra,
     )
 
@@ -165,18 +187,8 @@ def _task_name(func: Callable[..., Any], name: str | None) -> str:
     return label
 
 
-def check_queue_name(queue: Any) -> str | None:
-    """Say what is wrong with a queue name, or ``None`` when a queue column holds it."""
-    if not isinstance(queue, str) or queue == "":
-        return f"queue must be a non-empty string, got {queue!r}"
-    if len(queue) > QUEUE_NAME_MAX:
-        return f"queue names have at most {QUEUE_NAME_MAX} characters, got {len(queue)}"
-    problem = unstorable_text(queue)
-    return f"the queue name {problem}" if problem else None
-
-
 def _check_queue(queue: Any, label: str) -> None:
-    problem = check_queue_name(queue)
+    problem = queue_name_problem(queue)
     _check(problem is None, label, str(problem))
 
 
@@ -192,6 +204,16 @@ def _takes_first_argument(func: Callable[..., Any]) -> bool:
         inspect.Parameter.VAR_POSITIONAL,
     )
     return bool(parameters) and parameters[0].kind in kinds
+
+
+def _parameters(func: Callable[..., Any], echo: bool) -> inspect.Signature | None:
+    """The parameters a caller gives (without echo's task object), for checking key templates."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    return signature.replace(parameters=params[1:]) if echo and params else signature
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

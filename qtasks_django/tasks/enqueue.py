@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from ..conf import settings
 from ..exceptions import InvalidTaskArguments, QTasksError
+from ..limits import queue_name_problem
 from ..queue.rows import NewRow
 from ..serialization import json_text
 from .context import current_task_uuid
-from .definition import check_queue_name
 from .results import Task, TaskResult
-from .validation import resolve_schema, validate_call, validate_priority
+from .validation import call_signature, resolve_schema, validate_call, validate_priority
 
 if TYPE_CHECKING:
     from .app import QueueTasks
@@ -40,6 +40,9 @@ class Call:
     countdown: float | None = None
     queue: str | None = None
     """The queue for this call alone (Django's ``queue_name``); ``None``: the task's own."""
+    unique_key: str | None = None
+    """This call's own unique key (docs/flow-control.md); ``None``: the task's declaration."""
+    unique_for: float | None = None
 
 
 def enqueue(app: QueueTasks, call: Call, *, timeout: float | None, wait: bool = True) -> Task | None:
@@ -51,15 +54,23 @@ def enqueue(app: QueueTasks, call: Call, *, timeout: float | None, wait: bool = 
     if timeout is not None:
         check_can_wait(app, timeout)
     [row] = app.queue.insert([build_row(app, call)])
+    task = as_task(row)
     if timeout is None or not wait:
-        return Task.from_new_row(row)
-    return TaskResult(row.uuid, app=app).get(timeout)
+        return task
+    return TaskResult(task.uuid, app=app).get(timeout)
 
 
 def enqueue_many(app: QueueTasks, calls: Iterable[Call]) -> list[Task]:
     """Validate every call first, then write them all (nothing is written if one is invalid)."""
     rows = [build_row(app, call) for call in calls]
-    return [Task.from_new_row(row) for row in app.queue.insert(rows)]
+    return [as_task(row) for row in app.queue.insert(rows)]
+
+
+def as_task(row: NewRow) -> Task:
+    """The ``Task`` an enqueue returns: the new one, or the one already holding its unique key."""
+    if row.existing is not None:
+        return Task.from_record(row.existing, created=False)
+    return Task.from_new_row(row)
 
 
 def build_row(app: QueueTasks, call: Call) -> NewRow:
@@ -82,6 +93,16 @@ def build_row(app: QueueTasks, call: Call) -> NewRow:
         "updated_at": now,
         "eta": start_time(now, call.eta, call.countdown),
     }
+    fields.update(
+        schema.flow.fields(
+            call.task_name,
+            call_signature(schema),
+            (call.args, call.kwargs),
+            now,
+            unique_key=call.unique_key,
+            unique_for=call.unique_for,
+        )
+    )
     return NewRow(fields, {"args": args.text, "kwargs": kwargs.text, "tags": tags_text(fields["tags"])})
 
 
@@ -89,7 +110,7 @@ def call_queue(queue: Any) -> str | None:
     """Return a call's own queue after checking a queue column holds it (``None``: none given)."""
     if queue is None:
         return None
-    problem = check_queue_name(queue)
+    problem = queue_name_problem(queue)
     if problem:
         raise InvalidTaskArguments(problem)
     return str(queue)

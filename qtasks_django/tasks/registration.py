@@ -32,6 +32,7 @@ def schema_metadata(schema: TaskExecSchema) -> dict[str, Any]:
         "executor": dotted_path(schema.executor),
         "middlewares_before": [dotted_path(m) for m in schema.middlewares_before],
         "middlewares_after": [dotted_path(m) for m in schema.middlewares_after],
+        "flow": schema.flow.describe(),
         "extra": {k: v if find_non_json(v) is None else repr(v) for k, v in schema.extra.items()},
     }
 

@@ -57,9 +57,14 @@ class Task:
     finished_at: datetime | None = None
     worker_id: str | None = None
     progress: list[Any] = field(default_factory=list)
+    unique_key: str | None = None
+    created: bool = True
+    """``False`` when an enqueue found this task already holding its unique key and wrote nothing."""
 
     @classmethod
-    def from_record(cls, record: TaskRecord, progress: list[Any] | None = None) -> Task:
+    def from_record(
+        cls, record: TaskRecord, progress: list[Any] | None = None, *, created: bool = True
+    ) -> Task:
         return cls(
             uuid=record.uuid,
             task_name=record.task_name,
@@ -84,6 +89,8 @@ class Task:
             finished_at=record.finished_at,
             worker_id=record.worker_id or None,
             progress=progress or [],
+            unique_key=record.unique_key,
+            created=created,
         )
 
     @classmethod
@@ -104,6 +111,7 @@ class Task:
             parent_uuid=fields["parent_uuid"],
             tags=list(fields["tags"]),
             eta=fields["eta"],
+            unique_key=fields.get("unique_key"),
         )
 
     def wait_result(self, timeout: float = 100.0) -> Task | None:

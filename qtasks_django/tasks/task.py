@@ -98,12 +98,22 @@ class BaseTask:
         task_name: str | None = None,
         eta: datetime | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Enqueue a run; with ``timeout`` wait for its end (``None`` on expiry); ``eta``/``countdown`` delay it."""
         name, call_args = self._target(args, task_name)
         return self.app.add_task(
-            name, *call_args, priority=priority, timeout=timeout, eta=eta, countdown=countdown, **kwargs
+            name,
+            *call_args,
+            priority=priority,
+            timeout=timeout,
+            eta=eta,
+            countdown=countdown,
+            unique_key=unique_key,
+            unique_for=unique_for,
+            **kwargs,
         )
 
     async def aenqueue(
@@ -114,12 +124,22 @@ class BaseTask:
         task_name: str | None = None,
         eta: datetime | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Async twin of :meth:`enqueue`."""
         name, call_args = self._target(args, task_name)
         return await self.app.aadd_task(
-            name, *call_args, priority=priority, timeout=timeout, eta=eta, countdown=countdown, **kwargs
+            name,
+            *call_args,
+            priority=priority,
+            timeout=timeout,
+            eta=eta,
+            countdown=countdown,
+            unique_key=unique_key,
+            unique_for=unique_for,
+            **kwargs,
         )
 
     def __call__(
@@ -129,6 +149,8 @@ class BaseTask:
         timeout: float | None = None,
         eta: datetime | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> BaseTaskCls:
         """Build the call without enqueueing it; ``.add_task()`` (or ``app.add_tasks``) enqueues it later."""
@@ -139,6 +161,8 @@ class BaseTask:
             timeout=timeout,
             eta=eta,
             countdown=countdown,
+            unique_key=unique_key,
+            unique_for=unique_for,
             args=args,
             kwargs=kwargs,
             _task=self,
@@ -166,6 +190,8 @@ class BaseTaskCls:
     timeout: float | None
     eta: datetime | None = None
     countdown: float | None = None
+    unique_key: str | None = None
+    unique_for: float | None = None
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     _task: BaseTask = field(repr=False)
@@ -176,6 +202,8 @@ class BaseTaskCls:
             "timeout": self.timeout,
             "eta": self.eta,
             "countdown": self.countdown,
+            "unique_key": self.unique_key,
+            "unique_for": self.unique_for,
             "task_name": self.task_name,
             **self.kwargs,
         }

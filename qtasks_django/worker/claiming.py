@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from .slots import Slots
 
 logger = logging.getLogger("qtasks_django.worker")
+
+#: How often a busy worker looks at tasks behind concurrency or rate limits when nothing
+#: else tells it to (seconds): the longest a limited task waits behind free ones.
+GATES_INTERVAL = 0.5
 
 
 class Claimer:
@@ -44,7 +48,11 @@ class Claimer:
         self.slots = slots
         self.suspects = False  # a rescued task waits to be run alone
         self.quarantined = False  # one runs now: claim nothing else
-        self.next_eta: float | None = None  # monotonic time the next delayed task is due
+        self.next_eta: float | None = None  # monotonic time the next delayed task (or a rate gate) is due
+        self.gated: set[Any] = set()  # running tasks this worker claimed through their gates
+        self.gates_at = 0.0  # monotonic time to look at the gates again
+        self.gates_blocked = False
+        self.reopens_at: float | None = None  # monotonic time a closed rate gate opens
 
     def fill(self) -> int:
         """Start tasks in the free slots; return how many were started or claimed."""
@@ -55,23 +63,61 @@ class Claimer:
         for record in records:  # started before claiming more: a failed claim loses none
             self.slots.start(record)
         missing = free - len(records)
+        looked = bool(missing) and self._gates_due()
+        gated = self._fill_gated(missing) if looked else 0
+        missing -= gated
         # Slots go on to tasks claimed ahead by themselves; top those up before they run out.
         room = self.ahead.room() if len(self.ahead) <= self.concurrency else 0
         if not missing and not room:
-            return len(records)  # every slot is busy and enough is claimed ahead
+            return len(records) + gated  # every slot is busy and enough is claimed ahead
         claimed = self.claims.claim(self.worker_id, self.queues, missing + room)
         self.ahead.put(claimed[missing:])
         for record in claimed[:missing]:
             self.slots.start(record)
-        if records or claimed:
-            return len(records) + len(claimed)
+        if len(claimed) < missing and not looked and not self.gates_blocked:
+            # No free task for these slots: limited tasks whose gates are open may take them.
+            gated += self._fill_gated(missing - len(claimed))
+        if records or claimed or gated:
+            return len(records) + len(claimed) + gated
         # Nothing was ready: look for what comes next. (Not after a claim: the queue is
         # busy then, and a task just started must get the GIL first.)
         if not self.slots:
             self.suspects = self.claims.suspects_waiting(self.queues)
         due = self.claims.next_eta(self.queues)
         self.next_eta = None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
+        if self.reopens_at is not None:
+            self.next_eta = self.reopens_at if self.next_eta is None else min(self.next_eta, self.reopens_at)
         return 0
+
+    def _gates_due(self) -> bool:
+        """Whether to look at the limited tasks this round.
+
+        Always after a task of ours behind a gate ended (its slot is the one its gate
+        frees), at a rate gate's reopening, and every ``GATES_INTERVAL`` otherwise; and
+        whenever the free claim comes back short (``fill``), unless the gates just said
+        they were closed. Never on every round of a busy drain: most workers have no
+        limited task at all, and the look costs a query.
+        """
+        if self.gated:
+            ended = self.gated - set(self.slots)
+            if ended:
+                self.gated -= ended
+                return True
+        return time.monotonic() >= self.gates_at
+
+    def _fill_gated(self, free: int) -> int:
+        gate = self.claims.claim_gated(self.worker_id, self.queues, free)
+        now = time.monotonic()
+        self.gates_blocked = gate.blocked and not gate.records
+        self.gates_at = now if len(gate.records) == free else now + GATES_INTERVAL
+        self.reopens_at = None
+        if gate.reopens_at is not None:
+            self.reopens_at = now + max(0.0, (gate.reopens_at - timezone.now()).total_seconds())
+            self.gates_at = min(self.gates_at, self.reopens_at)
+        for record in gate.records:
+            self.gated.add(record.pk)
+            self.slots.start(record)
+        return len(gate.records)
 
     def look_for_suspects(self) -> None:
         """After a rescue: note whether a rescued task now waits to run alone."""
