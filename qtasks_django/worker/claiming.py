@@ -63,7 +63,11 @@ class Claimer:
         for record in records:  # started before claiming more: a failed claim loses none
             self.slots.start(record)
         missing = free - len(records)
-        looked = bool(missing) and self._gates_due()
+        # Limited tasks first when a gate of ours just freed, or when the worker is busy
+        # and it is time to look (free tasks would take every slot otherwise). An idle
+        # worker claims free tasks first: a look at the gates costs a query, and a task
+        # that was just enqueued should not wait for it.
+        looked = bool(missing) and self._gates_due(busy=bool(self.slots))
         gated = self._fill_gated(missing) if looked else 0
         missing -= gated
         # Slots go on to tasks claimed ahead by themselves; top those up before they run out.
@@ -74,7 +78,8 @@ class Claimer:
         self.ahead.put(claimed[missing:])
         for record in claimed[:missing]:
             self.slots.start(record)
-        if len(claimed) < missing and not looked and not self.gates_blocked:
+        short = len(claimed) < missing
+        if short and not looked and (not self.gates_blocked or time.monotonic() >= self.gates_at):
             # No free task for these slots: limited tasks whose gates are open may take them.
             gated += self._fill_gated(missing - len(claimed))
         if records or claimed or gated:
@@ -89,21 +94,21 @@ class Claimer:
             self.next_eta = self.reopens_at if self.next_eta is None else min(self.next_eta, self.reopens_at)
         return 0
 
-    def _gates_due(self) -> bool:
-        """Whether to look at the limited tasks this round.
+    def _gates_due(self, *, busy: bool) -> bool:
+        """Whether to look at the limited tasks before the free ones this round.
 
-        Always after a task of ours behind a gate ended (its slot is the one its gate
-        frees), at a rate gate's reopening, and every ``GATES_INTERVAL`` otherwise; and
-        whenever the free claim comes back short (``fill``), unless the gates just said
-        they were closed. Never on every round of a busy drain: most workers have no
-        limited task at all, and the look costs a query.
+        After a task of ours behind a gate ended (its slot is the one its gate frees);
+        and, while busy, at a rate gate's reopening and every ``GATES_INTERVAL``. (The
+        free claim coming back short is the other time to look: ``fill``.) Never on
+        every round of a busy drain: most workers have no limited task at all, and the
+        look costs a query.
         """
         if self.gated:
             ended = self.gated - set(self.slots)
             if ended:
                 self.gated -= ended
                 return True
-        return time.monotonic() >= self.gates_at
+        return busy and time.monotonic() >= self.gates_at
 
     def _fill_gated(self, free: int) -> int:
         gate = self.claims.claim_gated(self.worker_id, self.queues, free)
