@@ -131,6 +131,18 @@ class TaskRecord(models.Model):
                 condition=Q(status="new") & (Q(concurrency_key__isnull=False) | Q(rate_key__isnull=False)),
                 name="qtasks_task_limited_idx",
             ),
+            # The waiting rows of each gate key, for the gated claim's hops from key to
+            # key past closed gates (``queue.gate_heads``).
+            models.Index(
+                fields=["concurrency_key", "priority", "created_at"],
+                condition=Q(status="new", concurrency_key__isnull=False),
+                name="qtasks_task_concurrency_idx",
+            ),
+            models.Index(
+                fields=["rate_key", "priority", "created_at"],
+                condition=Q(status="new", rate_key__isnull=False, concurrency_key__isnull=True),
+                name="qtasks_task_rate_key_idx",
+            ),
             # The gates: how many run per concurrency key, and the starts of a rate key.
             models.Index(
                 fields=["concurrency_key"],

@@ -26,16 +26,16 @@ from django.db.models import Count
 
 from ..models import PausedQueue, TaskRecord
 from ..status import TaskStatus
+from .gate_heads import COLUMNS, beyond
 
-#: Ready limited rows looked at per pass; a pass that admits none skips the closed keys
-#: and looks further, so a long backlog behind one closed key never hides other keys.
+#: Ready limited rows looked at per pass. The first pass takes them in run order; each
+#: later one looks past the keys found closed (``gate_heads``), so a long backlog behind
+#: one closed key never hides the keys after it.
 CANDIDATES = 64
 PASSES = 4
 #: The first number of the two-number advisory lock keys (the second is the key's
 #: hash): the locks never collide with an application's one-number locks.
 LOCK_SPACE = 0x5174_6B73
-
-_COLUMNS = ("uuid", "concurrency_key", "concurrency_limit", "rate_key", "rate_limit", "rate_period")
 
 
 @dataclass
@@ -67,11 +67,8 @@ class Gates:
             self._serialize()
             state = _GateState(self, now)
             chosen: list[Any] = []
+            batch = list(ready.values(*COLUMNS)[:CANDIDATES])
             for _pass in range(PASSES):
-                rows = ready.exclude(concurrency_key__in=list(state.closed_c)).exclude(
-                    rate_key__in=list(state.closed_r)
-                )
-                batch = list(rows.values(*_COLUMNS)[:CANDIDATES])
                 state.load(batch)
                 for row in batch:
                     if state.admit(row):
@@ -82,16 +79,37 @@ class Gates:
                         result.blocked = True
                 if len(chosen) >= limit or len(batch) < CANDIDATES:
                     break
+                # Every row looked at so far was closed or admitted: look past the closed keys.
+                closed = {"concurrency_key": state.closed_c, "rate_key": state.closed_r}
+                seen = set(chosen)
+                batch = [
+                    row
+                    for row in beyond(
+                        ready,
+                        closed,
+                        using=self.using,
+                        queues=queues,
+                        now=now,
+                        per_key=limit,
+                        rows=CANDIDATES,
+                    )
+                    if row["uuid"] not in seen
+                ]
             result.reopens_at = state.reopens_at
             if chosen:
                 result.records = self._lease(chosen, lease)
         return result
 
     def _serialize(self) -> None:
-        # Elsewhere than PostgreSQL there are no advisory locks: a first write takes the
-        # database's write lock until commit (a no-op UPDATE), so claims go one at a time.
-        if connections[self.using].vendor != "postgresql":
-            PausedQueue.objects.using(self.using).filter(pk__in=[]).update(reason="")
+        if connections[self.using].vendor == "postgresql":
+            # The key hops' estimates can be far off (a key's rows look like all rows),
+            # and JIT-compiling a plan of that cost takes 40 ms for a query of 1.
+            with connections[self.using].cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+            return
+        # Elsewhere there are no advisory locks: a first write takes the database's write
+        # lock until commit (a no-op UPDATE), so claims go one at a time.
+        PausedQueue.objects.using(self.using).filter(pk__in=[]).update(reason="")
 
     def try_lock(self, keys: list[str]) -> set[str]:
         """Take the advisory locks of ``keys`` that no other transaction holds; return those."""
