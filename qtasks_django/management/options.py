@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from django.db import connections
+
 from qtasks_django.conf import Bounds
 
 
@@ -32,3 +34,10 @@ def integer_in(bounds: Bounds) -> Callable[[str], int]:
     """Like ``number_in``, for whole numbers: the value is an ``int``."""
     read = number_in(bounds)
     return lambda text: int(read(text))
+
+
+def database(value: str) -> str:
+    """An argparse ``type``: a database alias of ``settings.DATABASES``."""
+    if value not in connections:
+        raise argparse.ArgumentTypeError(f"no database {value!r} (known: {', '.join(connections)})")
+    return value

@@ -24,9 +24,12 @@ from ..limits import DURATION_MAX, FLOW_KEY_MAX, INT_MAX, int_in_range, unstorab
 UniqueWhile = Literal["waiting", "active"]
 UNIQUE_WHILE: tuple[UniqueWhile, ...] = ("waiting", "active")
 
-_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
-_PERIODS.update({"d": 86400, "day": 86400})
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+#: Seconds per unit: a letter, or a word (``sec``, ``minute``, ``hours``...) naming one.
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_WORDS = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d"}
+# ASCII digits only (``\d`` would take any script's), and a few of them: int() of 4300
+# digits raises a ValueError of its own, and 30 are far past every bound already.
+_RATE = re.compile(r"^\s*([0-9]{1,30})\s*/\s*([0-9]{0,30})\s*([a-z]+)\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -38,26 +41,42 @@ class Rate:
 
     @classmethod
     def parse(cls, text: Any) -> Rate:
-        """Read ``"100/m"``, ``"5/s"``, ``"1000/h"``, ``"10/5m"`` (10 per 5 minutes); raise ``ValueError``."""
+        """Read ``"100/m"``, ``"5/s"``, ``"1000/h"``, ``"10/5m"`` (10 per 5 minutes); raise ``ValueError``.
+
+        A unit is ``s``, ``m``, ``h`` or ``d``, or a word for one (``sec``, ``second``,
+        ``min``, ``minute``, ``hour``, ``day``, each also with an ``s``). ``"10/ms"`` is
+        refused, not read as 10 a minute: it would mean milliseconds to most readers.
+        """
         match = _RATE.match(text.lower()) if isinstance(text, str) else None
-        name = match.group(3) if match else ""
-        unit = _PERIODS.get(name) or _PERIODS.get(name[:-1] if name.endswith("s") else "")
-        if not match or unit is None:
+        unit = _unit(match.group(3)) if match else None
+        if match is None or unit is None:
             raise ValueError(
                 f"rate_limit must look like '100/m' (a count per s, m, h or d; '10/5m' is 10 per 5 minutes), "
                 f"got {text!r}"
             )
-        count, multiple = int(match.group(1)), int(match.group(2) or 1)
-        if not 0 < count <= INT_MAX or not 0 < multiple * unit <= DURATION_MAX:
-            raise ValueError(f"rate_limit {text!r} must have a count above 0 and a period above 0")
-        return cls(count, float(multiple * unit))
+        count, period = int(match.group(1)), int(match.group(2) or 1) * unit
+        if not 0 < count <= INT_MAX or not 0 < period <= DURATION_MAX:
+            raise ValueError(
+                f"rate_limit {text!r} must allow 1 to {INT_MAX} starts per period of 1 second to "
+                f"{DURATION_MAX // 86400} days"
+            )
+        return cls(count, float(period))
 
     def __str__(self) -> str:
-        for name, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
-            if self.period % seconds == 0:
-                multiple = int(self.period // seconds)
-                return f"{self.count}/{'' if multiple == 1 else multiple}{name}"
-        return f"{self.count}/{self.period:g}s"
+        """The shortest text ``parse`` reads back as this rate (``"10/5m"``, ``"3/s"``)."""
+        if not float(self.period).is_integer():
+            return f"{self.count}/{self.period}s"
+        seconds = int(self.period)
+        name, size = next((n, size) for n, size in reversed(_PERIODS.items()) if seconds % size == 0)
+        multiple = seconds // size
+        return f"{self.count}/{'' if multiple == 1 else multiple}{name}"
+
+
+def _unit(name: str) -> int | None:
+    if name in _PERIODS:
+        return _PERIODS[name]
+    word = _WORDS.get(name) or (_WORDS.get(name[:-1]) if name.endswith("s") else None)
+    return None if word is None else _PERIODS[word]
 
 
 KeySource = str | Callable[..., Any]
@@ -99,7 +118,7 @@ class FlowKey:
             if callable(self.source):
                 key = self.source(*args, **kwargs)
             else:
-                key = self.source.format_map(dict(bound.arguments) if bound is not None else kwargs)
+                key = self.source.format_map(_named(bound) if bound is not None else kwargs)
         except Exception as exc:  # a user's callable or template: name what went wrong
             raise InvalidTaskArguments(f"the key {self.source!r} could not be made: {exc!r}") from None
         return checked_key(key, "key")
@@ -128,7 +147,8 @@ class FlowControl:
         unique = options.get("unique", False)
         if not isinstance(unique, bool):
             raise ValueError(f"unique must be a bool, got {unique!r}")
-        unique_while = options.get("unique_while") or "active"
+        unique_while = options.get("unique_while")
+        unique_while = "active" if unique_while is None else unique_while  # "" or 0 is a mistake
         if unique_while not in UNIQUE_WHILE:
             raise ValueError(f"unique_while must be 'waiting' or 'active', got {unique_while!r}")
         unique_for = check_unique_for(options.get("unique_for"))
@@ -260,6 +280,15 @@ def _bind(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: di
     bound = signature.bind(*args, **kwargs)  # the enqueue checked that it binds
     bound.apply_defaults()
     return bound
+
+
+def _named(bound: inspect.BoundArguments) -> dict[str, Any]:
+    """The call's arguments by name; those a ``**kwargs`` took are named too (``{region}``)."""
+    named = dict(bound.arguments)
+    for name, param in bound.signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            named = {**named.get(name, {}), **named}
+    return named
 
 
 def _arguments_key(

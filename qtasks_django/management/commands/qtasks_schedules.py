@@ -10,11 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
 from qtasks_django.conf import Bounds
 from qtasks_django.exceptions import QTasksError
-from qtasks_django.management.options import integer_in
+from qtasks_django.management.options import database, integer_in
+from qtasks_django.management.output import aligned, iso, one_line
 from qtasks_django.models import Schedule
 from qtasks_django.models.schedules import SCHEDULE_NAME_MAX
 from qtasks_django.schedules.report import report, state
@@ -36,13 +36,6 @@ def schedule_name(value: str) -> str:
         raise argparse.ArgumentTypeError(f"a schedule name holds no NUL character, got {value!r}")
     if len(value) > SCHEDULE_NAME_MAX:
         raise argparse.ArgumentTypeError(f"a schedule name has at most {SCHEDULE_NAME_MAX} characters")
-    return value
-
-
-def database(value: str) -> str:
-    """An argparse ``type``: a database alias of ``settings.DATABASES``."""
-    if value not in connections:
-        raise argparse.ArgumentTypeError(f"no database {value!r} (known: {', '.join(connections)})")
     return value
 
 
@@ -94,7 +87,7 @@ class Command(BaseCommand):
         rows = Schedule.objects.using(options["database"]).order_by("name")
         reports = [report(scheduler, row, options["next"]) for row in rows]
         if options["json"]:
-            self.stdout.write(json.dumps(reports, indent=2, default=_iso))
+            self.stdout.write(json.dumps(reports, indent=2, default=iso))
         else:
             self.stdout.write(table(reports))
 
@@ -145,16 +138,10 @@ def table(reports: Sequence[dict[str, Any]]) -> str:
         ]
         for shown in reports
     ]
-    cells = [[_cell(value) for value in row] for row in [list(COLUMNS), *rows]]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(COLUMNS))]
-    lines = [
-        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines = aligned(COLUMNS, rows)
     for shown in reports:
         if "upcoming" in shown:
-            lines += ["", f"Next firings of {_cell(shown['name'])}:"]
+            lines += ["", f"Next firings of {one_line(shown['name'])}:"]
             zone = ZoneInfo(shown["timezone"])
             lines += [
                 f"  {_when(moment.astimezone(zone), zone=True)}  ({_when(moment)} UTC)"
@@ -163,7 +150,7 @@ def table(reports: Sequence[dict[str, Any]]) -> str:
     errors = [shown for shown in reports if shown["last_error"]]
     if errors:
         lines += ["", "Last errors:"]
-        lines += [f"  {_cell(shown['name'])}: {_cell(shown['last_error'])}" for shown in errors]
+        lines += [f"  {one_line(shown['name'])}: {one_line(shown['last_error'])}" for shown in errors]
     return "\n".join(lines)
 
 
@@ -171,14 +158,3 @@ def _when(moment: datetime | None, *, zone: bool = False) -> str:
     if moment is None:
         return "-"
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if zone else "%Y-%m-%d %H:%M:%S")
-
-
-def _cell(value: str) -> str:
-    # A name or an error on one line: a newline or a control character would break the columns.
-    return "".join(char if char.isprintable() else "?" for char in value)
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
