@@ -11,6 +11,7 @@ __all__ = [
     "flow_limited",
     "flow_plain",
     "flow_rated",
+    "flow_rated_by_partner",
     "flow_unique",
     "flow_unique_waiting",
 ]
@@ -47,3 +48,8 @@ def flow_by_account(account_id, seconds=0.0):
 @shared_task(name="flow_rated", rate_limit="5/s")
 def flow_rated():
     return "rated"
+
+
+@shared_task(name="flow_rated_by_partner", rate_limit="1/h", rate_key="partner:{partner}")
+def flow_rated_by_partner(partner):
+    return partner

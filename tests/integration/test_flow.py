@@ -169,6 +169,19 @@ class TestGates:
         assert sorted(r.args[0] for r in claimed) == [1, 2]
         assert late.uuid in {r.pk for r in claimed}
 
+    def test_a_closed_rate_gate_does_not_hide_other_keys(self) -> None:
+        from qtasks_django.queue import gates
+        from tests.tasks_flow import flow_rated_by_partner
+
+        for _ in range(gates.CANDIDATES * 2):
+            flow_rated_by_partner.add_task("a")
+        flow_rated_by_partner.add_task("b")
+
+        first = Claims().claim_gated("w1", None, 10)
+
+        assert sorted(r.rate_key for r in first.records) == ["partner:a", "partner:b"]
+        assert first.reopens_at is not None and first.reopens_at > timezone.now() + timedelta(minutes=59)
+
     def test_rate_limit_counts_starts_in_the_window(self) -> None:
         for _ in range(8):
             flow_rated.add_task()
@@ -284,7 +297,21 @@ class TestExplain:
         WorkerRecord.objects.filter(pk=worker.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
         assert app.explain(task.uuid).codes == ["stale_lease"]
 
+    def test_every_reason_that_holds_is_given(self) -> None:
+        self.live_worker()
+        for _ in range(3):
+            flow_limited.add_task()
+        Claims().claim_gated("w-live", None, 10)
+        waiting = TaskRecord.objects.get(task_name="flow_limited", status=TaskStatus.NEW)
+        app.pause_queue("default")
+
+        assert app.explain(waiting.pk).codes == ["paused", "concurrency"]
+
     def test_ended_and_retried(self) -> None:
-        task = flow_plain.add_task()
-        TaskRecord.objects.filter(pk=task.uuid).update(status=TaskStatus.SUCCESS)
-        assert app.explain(task.uuid).codes == ["ended"]
+        task, retry = flow_plain.add_task(), flow_plain.add_task()
+        TaskRecord.objects.filter(pk=task.uuid).update(status=TaskStatus.RETRY, retry_child_uuid=retry.uuid)
+        TaskRecord.objects.filter(pk=retry.uuid).update(status=TaskStatus.SUCCESS)
+
+        retried = app.explain(task.uuid)
+        assert retried.codes == ["retried"] and retried.reasons[0].tasks == (retry.uuid,)
+        assert app.explain(retry.uuid).codes == ["ended"]
