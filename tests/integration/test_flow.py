@@ -315,3 +315,38 @@ class TestExplain:
         retried = app.explain(task.uuid)
         assert retried.codes == ["retried"] and retried.reasons[0].tasks == (retry.uuid,)
         assert app.explain(retry.uuid).codes == ["ended"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_claimers_never_run_more_than_the_limit() -> None:
+    """Six threads, each its own connection, claim and finish limited tasks as fast as they can.
+
+    Half serve one queue and half the other, so they race for different rows of one key:
+    only the key's lock keeps them from both finding room.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes the gated claims through its write lock; this races PostgreSQL's")
+    for number in range(40):
+        app.add_task("flow_limited", 0.0)
+        TaskRecord.objects.filter(status=TaskStatus.NEW, queue="default").update(queue=f"q{number % 2}")
+    seen: list[int] = []  # running rows, sampled by every claimer after each claim
+
+    def claimer(name: str, queue: str) -> None:
+        try:
+            for _ in range(300):
+                records = Claims().claim_gated(name, [queue], 2).records
+                seen.append(TaskRecord.objects.filter(status=TaskStatus.PROCESS).count())
+                finish(records)
+                if not TaskRecord.objects.filter(status=TaskStatus.NEW, queue=queue).exists():
+                    return
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}", f"q{i % 2}")) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not TaskRecord.objects.filter(status=TaskStatus.NEW).exists()
+    assert max(seen) == 2
