@@ -1,8 +1,8 @@
 """The dashboard: what the task system is doing now, on one page.
 
 Counts by status (waiting and running now; ended in the last hour and day), throughput per
-minute over the last hour, queue depth, the oldest waiting task, workers, and waiting
-tasks no live worker can run. Each number is one indexed query.
+minute over the last hour, queue depth, paused queues, the oldest waiting task, workers,
+and waiting tasks no live worker can run. Each number is one indexed query.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..models import Schedule, TaskRecord, WorkerRecord
 from ..status import TaskStatus
 from .chart import Chart, MinuteCount, minutes_of, throughput_chart
 from .common import format_time
+from .queues import paused_queue_names
 from .stats import WaitingGroup, heartbeat_deadline, waiting_without_live_worker
 
 CHART_MINUTES = 60
@@ -52,6 +53,8 @@ class Dashboard:
     ended_last_day: dict[str, int] = field(default_factory=dict)
     chart: Chart | None = None
     queues: list[QueueDepth] = field(default_factory=list)
+    paused_queues: list[str] = field(default_factory=list)
+    """The names of the paused queues (no worker starts their tasks)."""
     oldest_waiting: TaskRecord | None = None
     workers_alive: int = 0
     workers_gone: int = 0
@@ -100,6 +103,7 @@ def collect_dashboard(now: datetime | None = None) -> Dashboard:
         )
         .order_by("queue")
     )
+    board.paused_queues = paused_queue_names()
     board.oldest_waiting = (
         TaskRecord.objects.filter(status=TaskStatus.NEW, eta__lte=now)
         .only("uuid", "task_name", "queue", "status", "created_at")

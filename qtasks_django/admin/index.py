@@ -1,4 +1,4 @@
-"""The dashboard's link on the admin index: a row in the QTasks block, above the tasks.
+"""The dashboard's and the queues page's links on the admin index: rows in the QTasks block, above the tasks.
 
 Django's admin index lists each app's models and nothing else, and a template of this
 app cannot replace ``admin/index.html`` when ``django.contrib.admin`` comes first in
@@ -25,15 +25,20 @@ def link_dashboard_from_index(site: AdminSite) -> None:
 
 
 def with_dashboard(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``app_list`` (the index's context) with a "Dashboard" row first in the QTasks block.
+    """``app_list`` (the index's context) with "Dashboard" and "Queues" rows first in the QTasks block.
 
-    The row shows where the tasks do, so only to a user who may view them (the
-    dashboard's own permission). The lists given are left as they are.
+    The rows show where the tasks do, so only to a user who may view them (both pages'
+    own permission). The lists given are left as they are.
     """
     result = []
     for app in app_list:
         if app.get("app_label") == APP_LABEL and _can_view_tasks(app):
-            app = {**app, "models": [_dashboard_row(app["app_label"]), *app["models"]]}
+            label = app["app_label"]
+            rows = [
+                _page_row("Dashboard", f"{label}_taskrecord_dashboard"),
+                _page_row("Queues", f"{label}_taskrecord_queues"),
+            ]
+            app = {**app, "models": [*rows, *app["models"]]}
         result.append(app)
     return result
 
@@ -45,11 +50,11 @@ def _can_view_tasks(app: dict[str, Any]) -> bool:
     )
 
 
-def _dashboard_row(app_label: str) -> dict[str, Any]:
-    url = reverse(f"admin:{app_label}_taskrecord_dashboard")
+def _page_row(name: str, url_name: str) -> dict[str, Any]:
+    url = reverse(f"admin:{url_name}")
     return {
-        "name": "Dashboard",
-        "object_name": "Dashboard",
+        "name": name,
+        "object_name": name,
         "perms": {"view": True},
         "admin_url": url,
         "add_url": None,

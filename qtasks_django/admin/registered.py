@@ -24,6 +24,7 @@ from ..models import RegisteredTask, TaskRecord
 from ..status import TaskStatus
 from ..tasks.registration import sync_registered_tasks
 from .common import ReadOnlyAdmin, can_view_task_data, format_time
+from .flow import render_declaration
 from .registered_columns import RegisteredColumns, mean, percent, seconds
 from .stats import STATS_WINDOW, TaskStats, live_workers_by_task, task_stats, waiting_without_live_worker
 
@@ -77,7 +78,16 @@ class RegisteredTaskAdmin(RegisteredColumns, ReadOnlyAdmin):
     list_filter = ("queue", "awaiting", "echo")
     change_list_template = "admin/qtasks_django/registeredtask/change_list.html"
     list_display_links = None  # the task column links its name itself, not the function below it
-    readonly_fields = ("name", "func", "parameters", "extra", "can_run_it", "statistics", "updated")
+    readonly_fields = (
+        "name",
+        "func",
+        "parameters",
+        "flow_control",
+        "extra",
+        "can_run_it",
+        "statistics",
+        "updated",
+    )
     fields = readonly_fields
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -110,6 +120,11 @@ class RegisteredTaskAdmin(RegisteredColumns, ReadOnlyAdmin):
     @admin.display(description="updated")
     def updated(self, obj: RegisteredTask) -> str:
         return format_time(obj.updated_at)
+
+    @admin.display(description="flow control")
+    def flow_control(self, obj: RegisteredTask) -> SafeString | str:
+        """Its declared unique, concurrency and rate options, in words."""
+        return render_declaration(obj.flow)
 
     @admin.display(description="statistics (24 h)")
     def statistics(self, obj: ShownTask) -> SafeString:

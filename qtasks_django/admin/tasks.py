@@ -3,9 +3,11 @@
 The list: a coloured status badge, name, queue, priority, attempt, worker, times and
 duration; filters by status, task name, queue, tag and date, each answered by an index;
 search by uuid, task name and (for users allowed to see task data) arguments; no full
-``COUNT(*)`` of a big table. The detail: arguments and result as pretty JSON, traceback,
-the retry chain, parent and nested tasks, progress (live while the task runs), log lines,
-the worker with its heartbeat and the task's lease, and the actions the user may run.
+``COUNT(*)`` of a big table. The detail: why a waiting task is not running and its flow
+columns, arguments and result as pretty JSON, traceback, the retry chain, parent and
+nested tasks, progress (live while the task runs), log lines, the worker with its
+heartbeat and the task's lease, and the actions the user may run. The queues page
+(``queues.py``) pauses and resumes queues.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from .common import APP_LABEL, HIDDEN, ReadOnlyAdmin, can_view_task_data, format
 from .dashboard import dashboard_view
 from .due import DueFilter
 from .filters import QueueFilter, ScheduleFilter, TagFilter, TaskNameFilter, search_tasks
+from .flow import TaskFlowFields, flow_fieldsets
 from .index import link_dashboard_from_index
 from .paginator import EstimatedCountPaginator
 from .params import SEQUENCE, read_integer
+from .queues import QueueViews
 from .tracebacks import render_traceback
 
 if TYPE_CHECKING:
@@ -62,7 +66,7 @@ def _hidden(description: str) -> Any:
 
 
 @admin.register(TaskRecord)
-class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
+class TaskRecordAdmin(TaskColumns, TaskFlowFields, ReadOnlyAdmin):
     list_display = (
         "status_badge",
         "task_name_column",
@@ -116,6 +120,7 @@ class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
         overview = (*OVERVIEW_FIELDS, "fired_by") if obj is not None and obj.schedule_id else OVERVIEW_FIELDS
         return [
             (None, {"fields": overview}),
+            *flow_fieldsets(obj),
             ("Arguments and result", {"fields": data}),
             ("Progress", {"fields": progress}),
             ("Attempts and related tasks", {"fields": RELATED_FIELDS}),
@@ -227,6 +232,7 @@ class TaskRecordAdmin(TaskColumns, ReadOnlyAdmin):
         extra = [
             path("dashboard/", wrap(self.dashboard), name=f"{APP_LABEL}_taskrecord_dashboard"),
             path("<path:object_id>/live/", wrap(self.live), name=f"{APP_LABEL}_taskrecord_live"),
+            *QueueViews(self).urls(),
             *TaskActionViews(self).urls(),
         ]
         return extra + super().get_urls()

@@ -116,10 +116,13 @@ def _running(record: TaskRecord, now: datetime, using: str) -> Reason:
     stale_before = now - timedelta(seconds=3 * settings.HEARTBEAT_INTERVAL)
     if worker is None or worker.stopped_at is not None or worker.heartbeat_at < stale_before:
         seen = "has no record" if worker is None else f"last beat {_ago(worker.heartbeat_at, now)}"
+        # The column is nullable (a running row written by hand has none): say so rather than fail.
+        lapse = record.lease_expires_at
+        at = f" (at {lapse:%Y-%m-%d %H:%M:%S %Z})" if lapse is not None else ""
         return Reason(
             "stale_lease",
             f"It is claimed by worker {record.worker_id!r}, which {seen}: the worker may be gone. When the "
-            f"lease lapses (at {record.lease_expires_at:%Y-%m-%d %H:%M:%S %Z}) a rescue returns it to the queue.",
+            f"lease lapses{at} a rescue returns it to the queue.",
             until=record.lease_expires_at,
         )
     return Reason(
