@@ -254,6 +254,7 @@ app.include_router(arouter)
 from .tasks_admin import *  # noqa: E402,F403
 from .tasks_e2e import *  # noqa: E402,F403
 from .tasks_faults import *  # noqa: E402,F403
+from .tasks_flow import *  # noqa: E402,F403
 from .tasks_integration import *  # noqa: E402,F403
 from .tasks_schedules import *  # noqa: E402,F403
 
@@ -263,4 +264,3 @@ except ImportError:
     pass
 else:
     from .tasks_django import *  # noqa: F403
-from .tasks_flow import *  # noqa: E402,F403

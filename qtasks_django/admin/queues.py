@@ -16,7 +16,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -25,8 +24,9 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..exceptions import QTasksError
-from ..models import PausedQueue, TaskRecord
-from ..queue.pauses import QueuePauses
+from ..models import PausedQueue
+from ..queue.overview import queue_overview
+from ..queue.pauses import Pause, QueuePauses
 from ..queue.presence import live_workers
 from ..status import TaskStatus
 from .common import APP_LABEL, format_time, has_task_permission, tasks_list_link
@@ -47,7 +47,7 @@ class QueueRow:
     running: int = 0
     workers: list[str] = field(default_factory=list)
     """The live workers that claim from it: those naming it, and those serving every queue."""
-    pause: PausedQueue | None = None
+    pause: Pause | None = None
 
     @property
     def paused_at(self) -> str:
@@ -69,23 +69,16 @@ class QueueRow:
 def collect_queues(now: datetime | None = None) -> tuple[list[QueueRow], list[str]]:
     """Every listed queue by name, and the live workers that serve every queue.
 
-    Three queries: the active tasks by queue (the ``(status, created_at)`` index finds
-    them, a small part of a table of finished tasks), the live workers, the pauses.
+    The queues with tasks or a pause come from ``queue_overview`` (two queries that never
+    read finished tasks); the live workers add the queues they name.
     """
     now = now or timezone.now()
-    rows: dict[str, QueueRow] = {}
-    counts = (
-        TaskRecord.objects.filter(status__in=[TaskStatus.NEW, TaskStatus.PROCESS])
-        .values("queue")
-        .annotate(
-            waiting=Count("pk", filter=Q(status=TaskStatus.NEW, eta__lte=now)),
-            delayed=Count("pk", filter=Q(status=TaskStatus.NEW, eta__gt=now)),
-            running=Count("pk", filter=Q(status=TaskStatus.PROCESS)),
+    rows = {
+        state.queue: QueueRow(
+            state.queue, state.ready, state.waiting - state.ready, state.running, pause=state.pause
         )
-        .order_by()
-    )
-    for count in counts:
-        rows[count["queue"]] = QueueRow(**count)
+        for state in queue_overview(now=now)
+    }
     everywhere = []
     for worker in live_workers(now).order_by("id"):
         queues = worker.queues or ["*"]
@@ -94,8 +87,6 @@ def collect_queues(now: datetime | None = None) -> tuple[list[QueueRow], list[st
         for queue in queues:
             if queue != "*":
                 rows.setdefault(queue, QueueRow(queue)).workers.append(worker.pk)
-    for pause in PausedQueue.objects.all():
-        rows.setdefault(pause.queue, QueueRow(pause.queue)).pause = pause
     for row in rows.values():
         row.workers.extend(everywhere)
     return sorted(rows.values(), key=lambda row: row.queue), everywhere

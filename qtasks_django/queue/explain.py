@@ -14,12 +14,11 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from ..conf import settings
 from ..models import PausedQueue, RegisteredTask, TaskRecord, WorkerRecord
 from ..serialization import parse_uuid
 from ..status import FINAL_STATUSES, TaskStatus
 from .gates import recent_starts
-from .presence import live_workers
+from .presence import heartbeat_deadline, live_workers
 from .store import MAX_CHAIN_HOPS
 
 #: Running tasks named in a concurrency reason (the rest are counted).
@@ -113,8 +112,9 @@ def _retried(record: TaskRecord, using: str) -> Reason:
 
 def _running(record: TaskRecord, now: datetime, using: str) -> Reason:
     worker = WorkerRecord.objects.using(using).filter(pk=record.worker_id).first()
-    stale_before = now - timedelta(seconds=3 * settings.HEARTBEAT_INTERVAL)
-    if worker is None or worker.stopped_at is not None or worker.heartbeat_at < stale_before:
+    # The admin's rule for a gone worker (``presence.heartbeat_deadline``), so the page
+    # never calls a worker alive in one place and gone in another.
+    if worker is None or worker.stopped_at is not None or worker.heartbeat_at < heartbeat_deadline(now):
         seen = "has no record" if worker is None else f"last beat {_ago(worker.heartbeat_at, now)}"
         # The column is nullable (a running row written by hand has none): say so rather than fail.
         lapse = record.lease_expires_at

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("qtasks_django.worker")
 
-#: How often a busy worker looks at tasks behind concurrency or rate limits when nothing
+#: How often a worker looks at tasks behind concurrency or rate limits when nothing
 #: else tells it to (seconds): the longest a limited task waits behind free ones.
 GATES_INTERVAL = 0.5
 
@@ -92,6 +92,12 @@ class Claimer:
         self.next_eta = None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
         if self.reopens_at is not None:
             self.next_eta = self.reopens_at if self.next_eta is None else min(self.next_eta, self.reopens_at)
+        if self.gates_blocked:
+            # A closed concurrency gate opens when a task of its key ends, and nothing wakes
+            # this worker when that happens on another worker: look again at ``gates_at``,
+            # not a poll later. (Its own limited tasks free their slots only once their
+            # rows have ended: ``execute``.)
+            self.next_eta = self.gates_at if self.next_eta is None else min(self.next_eta, self.gates_at)
         return 0
 
     def _gates_due(self, *, busy: bool) -> bool:

@@ -49,7 +49,13 @@ async def execute(
         # The slot is free as soon as the outcome is queued: the commit of the batch
         # overlaps the next tasks. A worker that dies before it leaves the task in
         # ``process`` under its lease, to be rescued: at-least-once, never lost.
-        writer.submit(run, outcome).add_done_callback(report_write_failure)
+        written = writer.submit(run, outcome)
+        written.add_done_callback(report_write_failure)
+        if run.record.concurrency_key is not None:
+            # Behind a concurrency gate the slot frees only once the row has ended: the
+            # look at the gate that the free slot triggers must count it out, or the
+            # next task of its key waits for the next look.
+            await asyncio.wait([asyncio.wrap_future(written)])
     else:
         await run.run_sync(retrying_db_errors, record_outcome, run, outcome)
     log_outcome(run, outcome, time.monotonic() - started)
