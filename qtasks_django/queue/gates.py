@@ -108,8 +108,13 @@ class Gates:
                 cursor.execute("SET LOCAL jit = off")
             return
         # Elsewhere there are no advisory locks: a first write takes the database's write
-        # lock until commit (a no-op UPDATE), so claims go one at a time.
-        PausedQueue.objects.using(self.using).filter(pk__in=[]).update(reason="")
+        # lock until commit, so claims go one at a time. The UPDATE changes no row, but
+        # SQLite takes the lock for it all the same. (Raw: Django runs no SQL at all for
+        # an UPDATE it knows matches nothing.)
+        connection = connections[self.using]
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(PausedQueue._meta.db_table)
+            cursor.execute(f"UPDATE {table} SET reason = reason WHERE 1 = 0")
 
     def try_lock(self, keys: list[str]) -> set[str]:
         """Take the advisory locks of ``keys`` that no other transaction holds; return those."""
