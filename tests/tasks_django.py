@@ -18,12 +18,14 @@ _PASSES_OPTIONS = django.VERSION >= (6, 1) or django.VERSION < (6, 0)  # 5.2: th
 __all__ = [
     "dj_add",
     "dj_async_double",
+    "dj_by_account",
     "dj_context",
     "dj_email",
     "dj_fails",
     "dj_flaky",
     "dj_flaky_61",
     "dj_too_slow",
+    "dj_unique",
     "dj_urgent",
 ]
 
@@ -73,6 +75,26 @@ def dj_flaky(context, succeed_on):
         raise ValueError(f"attempt {context.attempt} fails")
     result = context.task_result
     return {"attempt": context.attempt, "errors": len(result.errors), "id": result.id}
+
+
+@qtasks_task(unique=True)
+def dj_unique(tenant_id, fail=False):
+    """One waiting-or-running task per call's arguments (``f(7)`` is ``f(tenant_id=7)``)."""
+    if fail:
+        raise ValueError(f"tenant {tenant_id} fails")
+    return tenant_id
+
+
+@qtasks_task(
+    takes_context=True,
+    concurrency_limit=1,
+    concurrency_key="acct:{account_id}",
+    rate_limit="100/m",
+    rate_key=lambda account_id: f"partner:{account_id}",
+)
+def dj_by_account(context, account_id):
+    """Limited per account: the keys name the caller's argument, not the context."""
+    return {"attempt": context.attempt, "account_id": account_id}
 
 
 async def _flaky_61(context):

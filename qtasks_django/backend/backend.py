@@ -58,11 +58,11 @@ class QTasksBackend(BaseTaskBackend):
                 priority=qtasks_priority(task.priority),
                 executor=DjangoTaskExecutor,
                 extra={"queue": task.queue_name, "django_task": task.module_path, "backend": self.alias},
+                takes_context=task.takes_context,  # key templates name the caller's arguments
                 **options,
             )
         except InvalidTaskDefinition as exc:
             raise InvalidTask(str(exc)) from exc
-        schema.takes_context = task.takes_context
         return schema
 
     def enqueue(self, task: Task[_P, _R], args: Any, kwargs: Any) -> TaskResult[_P, _R]:
@@ -78,6 +78,10 @@ class QTasksBackend(BaseTaskBackend):
             queue=task.queue_name,
         )
         [row] = app.queue.insert([build_row(app, call)])
+        if row.existing is not None:
+            # A unique task holds the key: nothing was written or enqueued (no signal); the
+            # caller gets the holder's current result, whose id is its first attempt's.
+            return cast("TaskResult[_P, _R]", self.get_result(str(row.existing.uuid)))
         result = ready_result(task, row, self.alias)
         task_signals.task_enqueued.send(type(self), task_result=result)
         return cast("TaskResult[_P, _R]", result)  # built from ``task``: the same parameters

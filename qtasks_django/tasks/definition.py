@@ -104,6 +104,7 @@ def build_schema(
     rate_limit: str | None = None,
     rate_key: Any = None,
     extra: dict[str, Any] | None = None,
+    takes_context: bool = False,
 ) -> TaskExecSchema:
     """Validate the parameters of ``@task`` and build the schema; raise ``InvalidTaskDefinition``."""
     if not callable(func):
@@ -139,7 +140,7 @@ def build_schema(
         _check_queue(extra["queue"], label)
     flow = declare(
         label,
-        _parameters(func, echo),
+        _parameters(func, echo or takes_context),
         unique=unique,
         unique_while=unique_while,
         unique_for=unique_for,
@@ -168,6 +169,7 @@ def build_schema(
         schedule=schedule,
         flow=flow,
         extra=extra,
+        takes_context=takes_context,
     )
 
 
@@ -206,14 +208,15 @@ def _takes_first_argument(func: Callable[..., Any]) -> bool:
     return bool(parameters) and parameters[0].kind in kinds
 
 
-def _parameters(func: Callable[..., Any], echo: bool) -> inspect.Signature | None:
-    """The parameters a caller gives (without echo's task object), for checking key templates."""
+def _parameters(func: Callable[..., Any], injected: bool) -> inspect.Signature | None:
+    """The parameters a caller gives (without echo's task object or Django's context), for
+    checking key templates."""
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):
         return None
     params = list(signature.parameters.values())
-    return signature.replace(parameters=params[1:]) if echo and params else signature
+    return signature.replace(parameters=params[1:]) if injected and params else signature
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

@@ -65,7 +65,8 @@ class TaskRegistry:
         return lambda func: self._decorate(func, name, options)
 
     def _decorate(self, func: Callable[..., Any], name: str | None, options: dict[str, Any]) -> BaseTask:
-        known = set(inspect.signature(build_schema).parameters) - {"func", "name", "extra"}
+        # ``takes_context`` is the Django backend's: only its executor passes a context.
+        known = set(inspect.signature(build_schema).parameters) - {"func", "name", "extra", "takes_context"}
         params = {k: v for k, v in options.items() if k in known}
         extra = {k: v for k, v in options.items() if k not in known}
         if params.get("priority") is None:

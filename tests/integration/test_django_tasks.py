@@ -30,11 +30,13 @@ from tests.tasks import add
 from tests.tasks_django import (
     dj_add,
     dj_async_double,
+    dj_by_account,
     dj_context,
     dj_email,
     dj_fails,
     dj_flaky,
     dj_flaky_61,
+    dj_unique,
     dj_urgent,
 )
 
@@ -346,3 +348,54 @@ async def test_async_get_result_of_an_unknown_id_raises_and_of_a_known_one_reads
     result = await dj_add.aenqueue(1, b=2)
     fetched = await dj_add.aget_result(result.id)
     assert (fetched.id, fetched.status, fetched.args, fetched.kwargs) == (result.id, "READY", [1], {"b": 2})
+
+
+def test_a_unique_enqueue_meeting_a_waiting_task_returns_its_result_and_enqueues_nothing() -> None:
+    enqueued = []
+
+    def on_enqueued(sender, task_result, **kwargs):
+        enqueued.append(task_result.id)
+
+    task_signals.task_enqueued.connect(on_enqueued)
+    try:
+        first = dj_unique.enqueue(7)
+        again = dj_unique.enqueue(tenant_id=7)  # the same call, passed differently
+        other = dj_unique.enqueue(8)
+    finally:
+        task_signals.task_enqueued.disconnect(on_enqueued)
+
+    assert again.id == first.id and other.id != first.id
+    assert again.status == TaskResultStatus.READY and again.args == [7]  # the call as first enqueued
+    assert TaskRecord.objects.count() == 2
+    assert enqueued == [first.id, other.id]
+    # QTasks' own enqueue of the Django task says whether it made one.
+    ours = app.add_task("tests.tasks_django.dj_unique", 7)
+    assert (str(ours.uuid), ours.created) == (first.id, False)
+
+
+def test_a_unique_task_s_retry_holds_the_key_for_the_first_result_and_an_ended_one_frees_it(
+    run_worker,
+) -> None:
+    first = dj_unique.enqueue(7, fail=True)
+    run_worker()
+    assert retry_task(first.id).acted  # the new attempt holds the key
+
+    again = dj_unique.enqueue(7, fail=True)
+    assert again.id == first.id
+    assert again.status == TaskResultStatus.READY and len(again.errors) == 1
+
+    run_worker()
+    assert dj_unique.enqueue(7, fail=True).id != first.id
+
+
+def test_the_limit_keys_of_a_context_task_are_made_from_the_caller_s_arguments(run_worker) -> None:
+    results = [dj_by_account.enqueue(42), dj_by_account.enqueue(account_id=42)]
+
+    rows = TaskRecord.objects.filter(pk__in=[r.id for r in results])
+    assert {
+        (r.concurrency_key, r.concurrency_limit, r.rate_key, r.rate_limit, r.rate_period) for r in rows
+    } == {("acct:42", 1, "partner:42", 100, 60.0)}
+    run_worker()
+    for result in results:
+        result.refresh()
+        assert result.return_value == {"attempt": 1, "account_id": 42}

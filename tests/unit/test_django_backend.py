@@ -48,6 +48,26 @@ def _local_function() -> None:
         (lambda: dj_add.using(run_after=datetime(2030, 1, 1)), "aware datetime"),
         (lambda: QTasksTask(func=_module_level_without_context, retry=-1), "retry must be an int"),
         (lambda: QTasksTask(func=_module_level_without_context, max_time=0), "max_time must be"),
+        # Flow control is refused as on ``@shared_task``, when the task is declared.
+        (lambda: QTasksTask(func=_module_level_without_context, unique="yes"), "unique must be a bool"),
+        (
+            lambda: QTasksTask(func=_module_level_without_context, rate_limit="10/ms"),
+            "rate_limit must look like",
+        ),
+        (
+            lambda: QTasksTask(func=_module_level_without_context, concurrency_key="k"),
+            "concurrency_key needs a concurrency_limit",
+        ),
+        (
+            # The context is the runtime's to give: a key cannot be made from it.
+            lambda: QTasksTask(
+                func=_module_level_with_context,
+                takes_context=True,
+                concurrency_limit=1,
+                concurrency_key="{context}",
+            ),
+            r"names the argument 'context', which the task does not take \(its parameters: account_id\)",
+        ),
     ],
 )
 def test_validate_task_refuses_what_django_and_qtasks_refuse(build, message) -> None:
@@ -57,6 +77,23 @@ def test_validate_task_refuses_what_django_and_qtasks_refuse(build, message) -> 
 
 def _module_level_without_context(x):
     return x
+
+
+def _module_level_with_context(context, account_id):
+    return account_id
+
+
+def test_flow_control_of_django_tasks_is_registered_with_their_declaration() -> None:
+    assert default_app.tasks["tests.tasks_django.dj_unique"].flow.describe() == {
+        "unique": True,
+        "unique_while": "active",
+    }
+    assert default_app.tasks["tests.tasks_django.dj_by_account"].flow.describe() == {
+        "concurrency_limit": 1,
+        "concurrency_key": "acct:{account_id}",
+        "rate_limit": "100/m",
+        "rate_key": "<lambda>",
+    }
 
 
 def test_django_tasks_are_registered_under_their_dotted_path_with_our_priority() -> None:
