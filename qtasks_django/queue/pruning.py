@@ -90,6 +90,8 @@ class PruneResult:
     log_lines: int = 0
     batches: int = 0
     kept_retry_attempts: int = 0
+    kept_in_rate_window: int = 0
+    """Rate-limited tasks that started within their rate period: the gate still counts them."""
     """``retry`` rows old enough but kept because their chain's last attempt is still live."""
     dry_run: bool = False
 
@@ -145,14 +147,23 @@ class Pruner:
             qs = qs.filter(task_name=self.task_name)
         if after is not None:
             qs = qs.filter(Q(finished_at__gt=after[0]) | Q(finished_at=after[0], pk__gt=after[1]))
-        fields = ("finished_at", "pk", "status", "retry_child_uuid")
+        fields = ("finished_at", "pk", "status", "retry_child_uuid", "started_at", "rate_period")
         return list(qs.order_by("finished_at", "pk").values_list(*fields)[: self.batch_size])
 
     def _prune(self, rows: list[tuple[Any, ...]]) -> None:
-        retry_children = {pk: child for _, pk, status, child in rows if status == TaskStatus.RETRY}
+        retry_children = {pk: child for _, pk, status, child, _, _ in rows if status == TaskStatus.RETRY}
         live = live_chains(retry_children, self._chain_steps)
-        pks = [pk for _, pk, _, _ in rows if pk not in live]
+        # A rate gate counts the starts within its period, finished or not: deleting one
+        # would let an extra task through (a short retention with "1000/d", say).
+        now = timezone.now()
+        counting = {
+            pk
+            for _, pk, _, _, started_at, period in rows
+            if period is not None and started_at is not None and started_at > now - timedelta(seconds=period)
+        }
+        pks = [row[1] for row in rows if row[1] not in live and row[1] not in counting]
         self.result.kept_retry_attempts += len(live)
+        self.result.kept_in_rate_window += len(counting - live)
         if pks:
             self._delete(pks)
 

@@ -241,3 +241,14 @@ class TestRetryChains:
         assert remaining() == {row.pk for row in kept}
         assert "Deleted 5 task(s)" in output
         assert all(row.pk not in remaining() for row in later)
+
+
+def test_rate_limited_tasks_stay_while_their_rate_window_counts_them() -> None:
+    # "1/30d": a start ten days ago still closes the gate; one of "1/d" does not.
+    counted = finished(rate_key="partner:a", rate_limit=1, rate_period=30 * 86400.0)
+    finished(rate_key="partner:a", rate_limit=1, rate_period=86400.0)  # pruned
+
+    output = prune("--older-than", "7d")
+
+    assert remaining() == {counted.pk}
+    assert "Kept 1 rate-limited task(s) still counted by their rate window." in output

@@ -105,4 +105,6 @@ def summary(result: PruneResult) -> str:
     )
     if result.kept_retry_attempts:
         line += f" Kept {result.kept_retry_attempts} retry attempt(s) whose last attempt has not finished."
+    if result.kept_in_rate_window:
+        line += f" Kept {result.kept_in_rate_window} rate-limited task(s) still counted by their rate window."
     return line
