@@ -99,6 +99,10 @@ class ScheduleStore:
                     # The unique (schedule, scheduled_for) refused a firing that exists (the
                     # schedule was moved back to times it had already fired at).
                     self._insert_not_made(schedule, firing.rows)
+                else:
+                    if firing.rows[-1].existing is not None:
+                        # A unique task: the one still holding its key stands for this firing.
+                        self._rows.filter(pk=schedule.pk).update(last_task_uuid=task_of(firing.rows[-1]))
         return True
 
     def _insert_not_made(self, schedule: Schedule, rows: Sequence[NewRow]) -> None:
@@ -126,7 +130,7 @@ class ScheduleStore:
         """Insert a firing outside the timetable ("run now"): its task has no ``scheduled_for``."""
         with transaction.atomic(using=self.using):
             inserts.insert([row], using=self.using)
-            self._rows.filter(pk=schedule.pk).update(last_task_uuid=row.uuid, updated_at=timezone.now())
+            self._rows.filter(pk=schedule.pk).update(last_task_uuid=task_of(row), updated_at=timezone.now())
 
     def set_enabled(
         self, pks: Iterable[Any], enabled: bool, next_fire_at: Mapping[Any, datetime | None]
@@ -217,3 +221,8 @@ class SyncCounts:
 def declared_origins() -> tuple[str, ...]:
     """The origins whose rows a worker keeps in step with code and settings."""
     return (ScheduleOrigin.CODE, ScheduleOrigin.SETTINGS)
+
+
+def task_of(row: NewRow) -> Any:
+    """The uuid of the task an inserted row stands for: its own, or the unique task holding its key."""
+    return row.existing.pk if row.existing is not None else row.uuid

@@ -23,7 +23,7 @@ from ..exceptions import QTasksError
 from ..models import MissedRuns, Schedule
 from ..queue.rows import NewRow
 from ..queue.schedules import Firing, ScheduleStore, SyncCounts, declared_origins
-from ..tasks.enqueue import build_row
+from ..tasks.enqueue import as_task, build_row
 from ..tasks.results import Task
 from ..timing import InvalidTiming, Timing
 from .declarations import call_of, declared, timing_of
@@ -93,7 +93,7 @@ class Scheduler:
         if task_uuid is not None:
             row.fields["uuid"] = task_uuid
         self.store.run_now(schedule, row)
-        return Task.from_new_row(row)
+        return as_task(row)  # for a unique task already waiting, that task
 
     def upcoming(self, schedule: Schedule, count: int = 5) -> list[datetime]:
         """The schedule's next ``count`` firings (aware, UTC); none while it is disabled."""

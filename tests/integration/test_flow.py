@@ -349,3 +349,20 @@ def test_racing_claimers_never_run_more_than_the_limit() -> None:
 
     assert not TaskRecord.objects.filter(status=TaskStatus.NEW).exists()
     assert max(seen) == 2
+
+
+def test_a_unique_schedule_firing_stands_for_the_task_holding_its_key() -> None:
+    from qtasks_django.models import Schedule
+    from qtasks_django.schedules.scheduler import Scheduler
+
+    waiting = flow_unique.add_task(1)
+    schedule = Schedule.objects.create(
+        name="unique-one", task_name="flow_unique", interval=timedelta(hours=1), kwargs={"tenant_id": 1}
+    )
+
+    task = Scheduler(app).run_now(schedule)
+
+    assert task.uuid == waiting.uuid and not task.created
+    schedule.refresh_from_db()
+    assert schedule.last_task_uuid == waiting.uuid
+    assert TaskRecord.objects.filter(task_name="flow_unique").count() == 1
