@@ -62,3 +62,23 @@ class WaitForm(forms.Form):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(initial="cancelled from the demo page", max_length=200, required=False)
+
+
+class TenantForm(forms.Form):
+    tenant_id = forms.IntegerField(initial=7, min_value=1, max_value=1_000_000, label="tenant")
+
+
+class TenantSyncsForm(forms.Form):
+    """Several ``sync_tenant`` calls for one tenant: they wait for each other."""
+
+    tenant_id = forms.IntegerField(initial=7, min_value=1, max_value=1_000_000, label="tenant")
+    count = forms.IntegerField(initial=3, min_value=1, max_value=10)
+    seconds = forms.FloatField(initial=2.0, min_value=0.1, max_value=10.0, label="seconds each")
+
+
+class RatedCallsForm(forms.Form):
+    count = forms.IntegerField(initial=10, min_value=1, max_value=30)
+
+
+class PauseForm(forms.Form):
+    reason = forms.CharField(initial="paused from the demo page", max_length=200, required=False)

@@ -15,6 +15,7 @@ from uuid import UUID
 from django.urls import reverse
 from django.utils import timezone
 
+from qtasks_django import app
 from qtasks_django.models import TaskRecord
 from qtasks_django.status import FINAL_STATUSES, TaskStatus
 
@@ -37,6 +38,7 @@ def task_status(task_uuid: UUID) -> dict[str, Any] | None:
         "priority": record.priority,
         "created_at": record.created_at.isoformat(),
         "due_in": _due_in(latest),
+        "why": why_waiting(latest),
         **outcome(latest),
         **progress(latest),
         "attempts": [attempt_summary(attempt, latest) for attempt in attempts],
@@ -92,6 +94,14 @@ def progress(latest: TaskRecord) -> dict[str, Any]:
         "progress_count": f"{len(items)} item{'' if len(items) == 1 else 's'}",
         "progress_bar": bar,
     }
+
+
+def why_waiting(latest: TaskRecord) -> list[str]:
+    """Why a waiting task is not running yet, as ``app.explain`` says it (empty once it started)."""
+    if latest.status != TaskStatus.NEW:
+        return []
+    explanation = app.explain(latest.uuid)
+    return [] if explanation is None else [reason.message for reason in explanation.reasons]
 
 
 def _is_count(value: Any) -> bool:

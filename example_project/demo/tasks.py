@@ -53,6 +53,18 @@ below. Run them from the demo page (``/``) or all at once with
     Counts the tasks of the last ``hours`` by status. ``settings.QTASKS["SCHEDULES"]``
     runs it every morning at 08:00 with ``hours=24``; **Run now** in the admin's
     Schedules runs it at once.
+
+Flow control (docs/flow-control.md):
+
+``rebuild_report``
+    ``unique=True``: while a rebuild of a tenant waits or runs, enqueueing another
+    one for that tenant returns it (``created`` is False) instead of a second task.
+    It runs in its own queue, ``reports``, which the demo page pauses and resumes.
+``sync_tenant``
+    ``concurrency_key="tenant:{tenant_id}", concurrency_limit=1``: syncs of one
+    tenant run one at a time, across all workers; other tenants' run beside them.
+``call_partner``
+    ``rate_limit="2/s"``: at most two start in any second, however many wait.
 """
 
 from __future__ import annotations
@@ -71,6 +83,9 @@ from qtasks_django.models import TaskRecord
 
 FLAKY_FAILURES = 2
 """``flaky`` fails on its first two attempts and succeeds on the third."""
+REPORTS_QUEUE = "reports"
+"""The queue of ``rebuild_report``: the demo page pauses and resumes it."""
+REBUILD_SECONDS = 3.0
 
 
 @shared_task
@@ -191,3 +206,39 @@ def summary(hours: int = 24) -> dict[str, int]:
     since = timezone.now() - timedelta(hours=hours)
     counts = TaskRecord.objects.filter(created_at__gte=since).values("status").annotate(n=Count("uuid"))
     return {row["status"]: row["n"] for row in counts}
+
+
+def clock() -> str:
+    """The time of day to a tenth of a second, to see when a task ran."""
+    return f"{timezone.localtime():%H:%M:%S.%f}"[:-5]
+
+
+@shared_task(
+    echo=True,
+    unique=True,
+    queue=REPORTS_QUEUE,  # not a parameter: it picks the task's queue
+    description="Unique per tenant: a second call returns the waiting or running rebuild",
+)
+def rebuild_report(self: Any, tenant_id: int) -> str:
+    """Take a few seconds: long enough to call it again while it waits or runs."""
+    self.ctx.sleep(REBUILD_SECONDS)
+    return f"report of tenant {tenant_id} rebuilt"
+
+
+@shared_task(
+    echo=True,
+    concurrency_key="tenant:{tenant_id}",
+    concurrency_limit=1,
+    description="One at a time per tenant, across all workers",
+)
+def sync_tenant(self: Any, tenant_id: int, seconds: float = 2.0) -> str:
+    """Work ``seconds``; the result says from when to when, to show that a tenant's syncs never overlap."""
+    started = clock()
+    self.ctx.sleep(seconds)
+    return f"tenant {tenant_id} synced from {started} to {clock()}"
+
+
+@shared_task(rate_limit="2/s", description="At most two start in any second, across all workers")
+def call_partner(n: int) -> str:
+    """Stand for a call to an outside API that allows two calls a second."""
+    return f"call {n} started at {clock()}"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("run/<str:name>/", views.enqueue, name="enqueue"),
     path("transaction/", views.enqueue_in_transaction, name="transaction"),
     path("wait/", views.wait_for_result, name="wait"),
+    path("pause/", views.pause_or_resume, name="pause"),
     path("tasks/<uuid:task_uuid>/", views.task_status_page, name="task-status"),
     path("tasks/<uuid:task_uuid>/json/", views.task_status_json, name="task-status-json"),
     path("tasks/<uuid:task_uuid>/cancel/", views.cancel, name="task-cancel"),

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from qtasks_django import app
@@ -22,7 +23,7 @@ from qtasks_django.models import TaskRecord
 
 from . import tasks
 from .demos import DEMOS
-from .forms import CancelForm, TransactionForm, WaitForm
+from .forms import CancelForm, PauseForm, TransactionForm, WaitForm
 from .status import last_line, task_status
 
 RECENT_TASKS = 30
@@ -37,7 +38,11 @@ def index(request: HttpRequest) -> HttpResponse:
     """Offer a form per way of calling a task, and list the most recent tasks."""
     records = TaskRecord.objects.order_by("-created_at")[:RECENT_TASKS]
     context = {
-        "demos": [(demo, demo.form()) for demo in DEMOS.values()],
+        "demos": [(demo, demo.form()) for demo in DEMOS.values() if not demo.flow],
+        "flow_demos": [(demo, demo.form()) for demo in DEMOS.values() if demo.flow],
+        "queue": tasks.REPORTS_QUEUE,
+        "pause": next((p for p in app.paused_queues() if p.queue == tasks.REPORTS_QUEUE), None),
+        "pause_form": PauseForm(auto_id="id_pause_%s"),
         "transaction_form": TransactionForm(auto_id="id_tx_%s"),
         "wait_form": WaitForm(auto_id="id_wait_%s"),
         "rows": [(record, _one_line_outcome(record)) for record in records],
@@ -68,12 +73,12 @@ def enqueue(request: HttpRequest, name: str) -> HttpResponse:
         # The row is written in this transaction: had it rolled back, the task
         # would never exist. Workers are woken only after the commit.
         with transaction.atomic():
-            task = demo.enqueue(*values)
+            queued = demo.run(*values)
     except QTasksError as exc:
         messages.error(request, f"{name}: {exc}")
         return redirect("demo:index")
-    messages.success(request, f"Queued {name} as task {task.uuid}.")
-    return redirect("demo:task-status", task_uuid=task.uuid)
+    messages.success(request, queued.message)
+    return redirect("demo:task-status", task_uuid=queued.task.uuid)
 
 
 @require_POST
@@ -113,6 +118,25 @@ def wait_for_result(request: HttpRequest) -> HttpResponse:
     final = app.add_task("slow_hello", name, timeout=timeout)
     context = {"final": final, "timeout": timeout, "waited": time.monotonic() - started}
     return render(request, "demo/waited.html", context)
+
+
+@require_POST
+def pause_or_resume(request: HttpRequest) -> HttpResponse:
+    """Pause the reports queue (its tasks wait, every worker leaves them) or resume it."""
+    queue = tasks.REPORTS_QUEUE
+    if request.POST.get("action") == "resume":
+        if app.resume_queue(queue):
+            messages.success(request, f"Resumed queue {queue!r}: the workers start its waiting tasks now.")
+        else:
+            messages.info(request, f"Queue {queue!r} was not paused.")
+    else:
+        form = PauseForm(request.POST)
+        reason = form.cleaned_data["reason"] if form.is_valid() else ""
+        if app.pause_queue(queue, reason=reason, by="the demo page"):
+            messages.success(request, f"Paused queue {queue!r}: running tasks finish, waiting ones wait.")
+        else:
+            messages.info(request, f"Queue {queue!r} was already paused.")
+    return redirect(reverse("demo:index") + "#demo-pause")
 
 
 @require_GET

@@ -3,7 +3,8 @@
 Each flow a new user tries on the demo page: queue a task from a form and follow it on
 its status page, enqueue inside a transaction that rolls back, wait for a result with
 ``timeout``, watch a generator's progress arrive, follow a nested task, see a failing task
-retried, and cancel a long task while it runs. The example project runs as users run it
+retried, cancel a long task while it runs, and the flow-control demos: a unique task
+queued twice is one task, a paused queue holds it, limited tasks wait and say why. The example project runs as users run it
 (example_project/settings.py, ``runserver`` and ``qtasks_worker`` subprocesses; see
 example_site.py), once on a temporary SQLite file and, when the suite runs on PostgreSQL,
 once on a PostgreSQL database of its own with Redis as the notifier when Redis answers.
@@ -253,4 +254,57 @@ def test_a_delayed_task_waits_for_its_countdown(
     task = example_site.get_json(page.url.removeprefix(example_site.url) + "json/")
     assert (task["status"], task["started_at"]) == ("new", None)
     assert task["due_in"].endswith(" s") and int(task["due_in"].split()[0]) <= 58
+    assert_page_was_clean(page_events)
+
+
+def test_a_unique_task_queued_twice_is_one_task_and_a_paused_queue_holds_it(
+    page: Page, page_events: PageEvents
+):
+    page.goto("/")
+    pause = page.locator("#demo-pause")
+    pause.locator("[name=reason]").fill("deploying the report code")
+    pause.get_by_role("button", name="Pause reports").click()
+    expect(page.locator("#pause-state")).to_contain_text("Paused")
+    expect(page.locator("#pause-state")).to_contain_text("deploying the report code")
+
+    queue_from_form(page, "rebuild_report", tenant_id=42)
+    expect(page.locator(".messages")).to_contain_text("the second returned the same task, created=False")
+    expect(page.locator("#task-status")).to_have_text("New")
+    expect(page.locator("#task-why")).to_contain_text(
+        "Its queue 'reports' was paused by the demo page", timeout=TASK_TIMEOUT_MS
+    )
+    status_url = page.url
+    page.goto("/")
+    expect(page.locator("table.tasks").get_by_role("link", name="rebuild_report")).to_have_count(1)
+
+    page.locator("#demo-pause").get_by_role("button", name="Resume reports").click()
+    expect(page.locator(".messages")).to_contain_text("Resumed queue 'reports'")
+    expect(page.locator("#pause-state")).to_contain_text("Running")
+    page.goto(status_url)
+    expect_status(page, "Success")
+    expect(page.locator("#task-result")).to_have_text('"report of tenant 42 rebuilt"')
+    expect(page.locator("#task-why")).to_be_empty()
+    assert_page_was_clean(page_events)
+
+
+def test_limited_tasks_wait_their_turn_and_the_status_page_says_why(page: Page, page_events: PageEvents):
+    queue_from_form(page, "sync_tenant", tenant_id=5, count=3, seconds=1)
+    expect(page.locator(".messages")).to_contain_text("Queued 3 sync_tenant tasks for tenant 5")
+    # The last of three one-second syncs waits for the others, whatever the worker's slots.
+    expect(page.locator("#task-why")).to_contain_text(
+        "The concurrency limit of 1 for key 'tenant:5' is reached", timeout=TASK_TIMEOUT_MS
+    )
+    sync_url = page.url
+
+    queue_from_form(page, "call_partner", count=10)
+    # Two start each second: the last of ten waits about four seconds.
+    expect(page.locator("#task-why")).to_contain_text(
+        "The rate limit of 2 per 1 s for key 'call_partner' is used up", timeout=TASK_TIMEOUT_MS
+    )
+    expect_status(page, "Success")
+    expect(page.locator("#task-result")).to_contain_text("call 10 started at")
+
+    page.goto(sync_url)
+    expect_status(page, "Success")
+    expect(page.locator("#task-result")).to_contain_text("tenant 5 synced from")
     assert_page_was_clean(page_events)

@@ -4,8 +4,10 @@ It needs a worker running in another process (``python manage.py qtasks_worker``
 First the ways of calling that the demo pages show: a transaction that rolls back,
 waiting with ``timeout``, cancelling a queued task and a running one. Then every
 demo task is enqueued at once, so they run concurrently, and each is waited for
-(all within one ``--timeout``) and checked. One line is printed per check; any
-mismatch or timeout fails the command.
+(all within one ``--timeout``) and checked. With them go the flow-control checks
+(``flow_smoke``): a unique task enqueued twice is one task, a tenant's syncs never
+overlap, rated calls start no faster than their rate. One line is printed per check;
+any mismatch or timeout fails the command.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from example_project.demo import tasks
+from example_project.demo.management.flow_smoke import FlowRun
 from qtasks_django import TaskStatus, app
 from qtasks_django.models import Schedule, TaskRecord
 from qtasks_django.schedules.scheduler import Scheduler
@@ -129,6 +132,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         deadline = started + timeout
         queued = [(check, check.enqueue()) for check in CHECKS]
+        flow = FlowRun.start()
         passed = [
             self.check_rollback(),
             self.check_cancel_queued(),
@@ -145,6 +149,8 @@ class Command(BaseCommand):
             )
             done = f"{final.returning if final else None!r:<40} done by {time.monotonic() - started:.1f}s"
             passed.append(self.report(check.name, problem and f"{task.uuid}  {problem}", done))
+        for name, problem, done in flow.results(_wait, lambda: _remaining(deadline)):
+            passed.append(self.report(name, problem, f"{done}, by {time.monotonic() - started:.1f}s"))
         if not all(passed):
             raise CommandError(f"{passed.count(False)} of {len(passed)} demo checks failed")
         self.stdout.write(f"all {len(passed)} demo checks passed")

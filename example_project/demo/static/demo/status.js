@@ -1,6 +1,7 @@
 // The status page follows its task: it fetches the page's JSON every half second and
-// updates the badge, outcome, progress, attempts, nested tasks and log, until nothing
-// more can change. Plain DOM calls, no build step; text goes in through textContent only.
+// updates the badge, outcome (and why a waiting task waits), progress, attempts, nested
+// tasks and log, until nothing more can change. Plain DOM calls, no build step; text goes
+// in through textContent only.
 (function () {
   "use strict";
 
@@ -75,6 +76,7 @@
     root.querySelectorAll("[data-field]").forEach((node) => {
       node.textContent = task[node.dataset.field] ?? "";
     });
+    document.getElementById("task-why").replaceChildren(...task.why.map((text) => element("li", null, text)));
     renderProgress(task);
     showList("attempts-section", "attempts-list", task.attempts.length > 1, task.attempts, renderAttempt);
     showList("children-section", "children-list", task.children.length > 0, task.children, renderChild);
