@@ -10,12 +10,15 @@ TASK_KINDS = {"sync": ("noop", "stamp"), "async": ("anoop", "astamp")}
 """Kind → (the no-op task drained, the task that records its start time)."""
 PROCESS_COUNTS = (1, 2)
 FLOW_VARIANTS = {
-    "concurrency": "concurrency limit = slots",
-    "keyed": "limit 1 per key, 100 keys",
-    "rate": "rate limit 1,000,000/s",
+    "concurrency": "concurrency limit",
+    "keyed": "1 per key, 100 keys",
+    "rate": "rate limit 1M/s",
     "unique": "unique=True",
 }
 """Flow control drained (1 process), each against the plain drain: variant → label.
+
+The concurrency limit equals the worker's slots (one key); the keyed one is 1 per key over
+100 keys; the rate limit is 1,000,000/s.
 
 No limit needs to hold a task back (bench/tasks.py), so the rate lost is what the
 gates or the unique index cost. The task of a kind and variant is ``flow_task(kind, variant)``.
@@ -114,9 +117,7 @@ def _flow_measures(plan: Plan, history: str) -> list[Measure]:
     items = [
         Measure("enqueue_single_unique", "enqueue: add_task, unique=True", "tasks/s"),
         Measure("flow_enqueue_single", "enqueue with unique=True / without: add_task", "x"),
-        Measure(
-            "enqueue_bulk_unique", f"enqueue: add_tasks, unique=True, {plan.bulk_chunk:,} per call", "tasks/s"
-        ),
+        Measure("enqueue_bulk_unique", "enqueue: add_tasks, unique=True", "tasks/s"),
         Measure("flow_enqueue_bulk", "enqueue with unique=True / without: add_tasks", "x"),
     ]
     for kind in TASK_KINDS:
@@ -127,7 +128,7 @@ def _flow_measures(plan: Plan, history: str) -> list[Measure]:
         for variant in HISTORY_VARIANTS:
             label = FLOW_VARIANTS[variant]
             key = drain_key(kind, 1, history=True, variant=variant)
-            items.append(Measure(key, f"drain: {kind}, {label}, {history} old rows", "tasks/s"))
+            items.append(Measure(key, f"{kind}, {label}, {history} old rows", "tasks/s"))
             items.append(
                 Measure(flat_key(kind, variant), f"{label}, {history} old rows / empty: {kind}", "x")
             )
