@@ -9,6 +9,22 @@ from bench.report import Measure, Target
 TASK_KINDS = {"sync": ("noop", "stamp"), "async": ("anoop", "astamp")}
 """Kind → (the no-op task drained, the task that records its start time)."""
 PROCESS_COUNTS = (1, 2)
+FLOW_VARIANTS = {
+    "concurrency": "concurrency limit",
+    "keyed": "1 per key, 100 keys",
+    "rate": "rate limit 1M/s",
+    "unique": "unique=True",
+}
+"""Flow control drained (1 process), each against the plain drain: variant → label.
+
+The concurrency limit equals the worker's slots (one key); the keyed one is 1 per key over
+100 keys; the rate limit is 1,000,000/s.
+
+No limit needs to hold a task back (bench/tasks.py), so the rate lost is what the
+gates or the unique index cost. The task of a kind and variant is ``flow_task(kind, variant)``.
+"""
+HISTORY_VARIANTS = ("concurrency", "rate")
+"""The limited drains run again over the history (whose rows include theirs)."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +37,8 @@ class Plan:
     bulk_enqueues: int = 10_000
     bulk_chunk: int = 1000
     backlog: int = 10_000
+    flow_backlog: int = 1000
+    """Backlog of each flow-control drain: a gated claim takes one task per free slot, so they are slow."""
     history_rows: int = 1_000_000
     latency_rate: float = 20.0
     latency_seconds: float = 10.0
@@ -34,14 +52,34 @@ class Plan:
             single_enqueues=200,
             bulk_enqueues=2000,
             backlog=500,
+            flow_backlog=200,
             history_rows=10_000,
             latency_seconds=1.5,
             concurrency=concurrency,
         )
 
 
-def drain_key(kind: str, processes: int, history: bool = False) -> str:
-    return f"drain_{kind}_p{processes}" + ("_history" if history else "")
+def drain_key(kind: str, processes: int, history: bool = False, variant: str = "") -> str:
+    return f"drain_{kind}_p{processes}" + (f"_{variant}" if variant else "") + ("_history" if history else "")
+
+
+def flow_task(kind: str, variant: str) -> str:
+    """Return the no-op task of ``kind`` behind the flow control ``variant`` (``anoop_rate``)."""
+    return f"{TASK_KINDS[kind][0]}_{variant}"
+
+
+def history_tasks() -> tuple[str, ...]:
+    """Return the tasks whose finished rows make the history: ``noop``, and each limited drain's."""
+    return ("noop", *(flow_task(kind, v) for kind in TASK_KINDS for v in HISTORY_VARIANTS))
+
+
+def flat_key(kind: str, variant: str = "") -> str:
+    return f"flat_{kind}" + (f"_{variant}" if variant else "")
+
+
+def cost_key(kind: str, variant: str) -> str:
+    """The key of a flow drain's rate divided by the plain drain's of the same round."""
+    return f"flow_{kind}_{variant}"
 
 
 def measures_of(plan: Plan) -> dict[str, Measure]:
@@ -63,7 +101,8 @@ def measures_of(plan: Plan) -> dict[str, Measure]:
                 drain_key(kind, 1, history=True), f"drain: {kind}, 1 process, {history} old rows", "tasks/s"
             )
         )
-        items.append(Measure(f"flat_{kind}", f"drain with {history} old rows / empty: {kind}", "x"))
+        items.append(Measure(flat_key(kind), f"drain with {history} old rows / empty: {kind}", "x"))
+    items += _flow_measures(plan, history)
     for kind in TASK_KINDS:
         for pct in (50, 99):
             items.append(Measure(f"latency_{kind}_p{pct}", f"enqueue→start p{pct}: {kind}", "ms"))
@@ -71,6 +110,29 @@ def measures_of(plan: Plan) -> dict[str, Measure]:
         key = "rss_" + role.replace(" ", "_")
         items.append(Measure(key, f"peak RSS: {role}", "MB", statistic="max"))
     return {m.key: m for m in items}
+
+
+def _flow_measures(plan: Plan, history: str) -> list[Measure]:
+    """The flow control measures: unique enqueues, limited drains, and those over the history."""
+    items = [
+        Measure("enqueue_single_unique", "enqueue: add_task, unique=True", "tasks/s"),
+        Measure("flow_enqueue_single", "enqueue with unique=True / without: add_task", "x"),
+        Measure("enqueue_bulk_unique", "enqueue: add_tasks, unique=True", "tasks/s"),
+        Measure("flow_enqueue_bulk", "enqueue with unique=True / without: add_tasks", "x"),
+    ]
+    for kind in TASK_KINDS:
+        for variant, label in FLOW_VARIANTS.items():
+            items.append(Measure(drain_key(kind, 1, variant=variant), f"drain: {kind}, {label}", "tasks/s"))
+            items.append(Measure(cost_key(kind, variant), f"drain with {label} / without: {kind}", "x"))
+    for kind in TASK_KINDS:
+        for variant in HISTORY_VARIANTS:
+            label = FLOW_VARIANTS[variant]
+            key = drain_key(kind, 1, history=True, variant=variant)
+            items.append(Measure(key, f"{kind}, {label}, {history} old rows", "tasks/s"))
+            items.append(
+                Measure(flat_key(kind, variant), f"{label}, {history} old rows / empty: {kind}", "x")
+            )
+    return items
 
 
 def _short_count(count: int) -> str:
@@ -90,7 +152,7 @@ def targets() -> list[Target]:
     ]
     for kind in TASK_KINDS:
         goals += [Target(drain_key(kind, p), 1.0, relative_to="raw_insert") for p in PROCESS_COUNTS]
-        goals.append(Target(f"flat_{kind}", 0.8))
+        goals += [Target(flat_key(kind, v), 0.8) for v in ("", *HISTORY_VARIANTS)]
         goals.append(Target(f"latency_{kind}_p50", 3.0, higher_is_better=False))
         goals.append(Target(f"latency_{kind}_p99", 10.0, higher_is_better=False))
     goals += [

@@ -12,6 +12,11 @@ use a database of its own). Measures, each --repeat times (median reported):
   drain_*                 `manage.py qtasks_worker --burst --processes 1|2` draining a
                           backlog of sync and of async no-op tasks (first start to last finish)
   drain_*_history, flat_* the 1-process drains again with 1,000,000 finished rows in the table
+  *_unique, drain_*_p1_*  flow control: add_task/add_tasks of a unique=True task; 1-process
+  flow_*                  drains of no-ops behind a concurrency limit (= the worker's slots),
+                          a limit of 1 per key over 100 keys, a rate limit of 1,000,000/s, and
+                          unique=True; each divided by the plain one of the same round
+                          (the limited drains run over the history too)
   latency_*               enqueue→start at 20 tasks/s to an idle worker (the task records its start)
   rss_*                   peak RSS (VmHWM) of every worker process and its children
 

@@ -9,7 +9,18 @@ from functools import partial
 from typing import Any
 
 from bench import measures, substrate, workers
-from bench.plan import PROCESS_COUNTS, TASK_KINDS, Plan, drain_key
+from bench.plan import (
+    FLOW_VARIANTS,
+    HISTORY_VARIANTS,
+    PROCESS_COUNTS,
+    TASK_KINDS,
+    Plan,
+    cost_key,
+    drain_key,
+    flat_key,
+    flow_task,
+    history_tasks,
+)
 from bench.report import Measure, median, ratio
 
 
@@ -53,24 +64,52 @@ class Runner:
             "enqueue_bulk", lambda: measures.bulk_enqueue_rate(plan.bulk_enqueues, plan.bulk_chunk)
         )
         self.add("enqueue_bulk", bulk)
+        plain = {}
         for kind in TASK_KINDS:
             for processes in PROCESS_COUNTS:
-                self.drain(kind, processes, history=False)
+                plain[kind, processes] = self.drain(kind, processes, history=False)
+        self.flow_round(single, bulk, {kind: plain[kind, 1] for kind in TASK_KINDS})
         for kind in TASK_KINDS:
             self.latency(kind)
 
-    def drain(self, kind: str, processes: int, history: bool) -> float | None:
-        key = drain_key(kind, processes, history)
+    def flow_round(self, single: float | None, bulk: float | None, drains: dict[str, float | None]) -> None:
+        """Unique enqueues and limited drains, each divided by its plain twin of the same round."""
+        plan = self.plan
+        run_single = partial(measures.single_enqueue_rate, plan.single_enqueues, "noop_unique")
+        rate = self.attempt("enqueue_single_unique", run_single)
+        self.add("enqueue_single_unique", rate)
+        self.add("flow_enqueue_single", ratio(rate, single))
+        run_bulk = partial(measures.bulk_enqueue_rate, plan.bulk_enqueues, plan.bulk_chunk, "noop_unique")
+        rate = self.attempt("enqueue_bulk_unique", run_bulk)
+        self.add("enqueue_bulk_unique", rate)
+        self.add("flow_enqueue_bulk", ratio(rate, bulk))
+        for kind in TASK_KINDS:
+            for variant in FLOW_VARIANTS:
+                rate = self.drain(kind, 1, history=False, variant=variant)
+                self.add(cost_key(kind, variant), ratio(rate, drains[kind]))
+
+    def drain(self, kind: str, processes: int, history: bool, variant: str = "") -> float | None:
+        key = drain_key(kind, processes, history, variant)
         if not history:
             measures.clear_tasks()
-        task_name = TASK_KINDS[kind][0]
-        run = partial(workers.drain, task_name, self.plan.backlog, processes, self.plan.concurrency)
+        task_name = flow_task(kind, variant) if variant else TASK_KINDS[kind][0]
+        # The one concurrency limit equals the worker's slots: it admits every task a slot could take.
+        limit = self.slots() if variant == "concurrency" else None
+        plan = self.plan
+        backlog = plan.flow_backlog if variant else plan.backlog
+        run = partial(workers.drain, task_name, backlog, processes, plan.concurrency, limit)
         result = self.attempt(key, run)
         if result is None:
             return None
         self.add(key, result.rate)
         self.add_rss(result.rss_mb)
         return result.rate
+
+    def slots(self) -> int:
+        """The worker's concurrency: --concurrency, else the QTASKS setting."""
+        from qtasks_django.conf import settings  # read once Django is set up (run.py)
+
+        return self.plan.concurrency or int(settings.WORKER_CONCURRENCY)
 
     def latency(self, kind: str) -> None:
         plan = self.plan
@@ -89,20 +128,24 @@ class Runner:
             self.add("rss_" + role.replace(" ", "_"), peak)
 
     def history(self) -> None:
-        """Drain again (1 process) with a large history of finished rows in the table."""
+        """Drain again (1 process, plain and limited) with a large history of finished rows in the table."""
         measures.clear_tasks()
-        _progress(f"history: inserting {self.plan.history_rows:,} finished rows")
-        newest = self.attempt("history rows", lambda: measures.insert_finished_rows(self.plan.history_rows))
+        rows = self.plan.history_rows
+        _progress(f"history: inserting {rows:,} finished rows")
+        newest = self.attempt("history rows", lambda: measures.insert_finished_rows(rows, history_tasks()))
         if newest is None:
             return
+        variants = ("", *HISTORY_VARIANTS)
         for _ in range(self.plan.repeat):
             for kind in TASK_KINDS:
-                measures.delete_newer_than(newest)
-                self.drain(kind, 1, history=True)
+                for variant in variants:
+                    measures.delete_newer_than(newest)
+                    self.drain(kind, 1, history=True, variant=variant)
         for kind in TASK_KINDS:
-            loaded, empty = (self.measures[drain_key(kind, 1, h)].runs for h in (True, False))
-            if loaded and empty:
-                self.add(f"flat_{kind}", ratio(median(loaded), median(empty)))
+            for variant in variants:
+                loaded, empty = (self.measures[drain_key(kind, 1, h, variant)].runs for h in (True, False))
+                if loaded and empty:
+                    self.add(flat_key(kind, variant), ratio(median(loaded), median(empty)))
 
 
 def _progress(message: str) -> None:

@@ -93,9 +93,14 @@ def drain_timeout(count: int) -> float:
     return 60 + count / 20
 
 
-def drain(task_name: str, count: int, processes: int, concurrency: int | None) -> WorkerResult:
-    """Time a burst worker draining a ``count`` backlog: first claim to last finish, from the rows."""
-    marker = measures.prepare_backlog(task_name, count)
+def drain(
+    task_name: str, count: int, processes: int, concurrency: int | None, concurrency_limit: int | None = None
+) -> WorkerResult:
+    """Time a burst worker draining a ``count`` backlog: first claim to last finish, from the rows.
+
+    ``concurrency_limit`` replaces the limit of a task declaring one (``measures.prepare_backlog``).
+    """
+    marker = measures.prepare_backlog(task_name, count, concurrency_limit)
     started = time.perf_counter()
     worker = WorkerProcess(processes, concurrency, burst=True)
     with TreeSampler(worker.pid, worker_depth=0 if processes == 1 else 1) as sampler:

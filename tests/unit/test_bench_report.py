@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from bench import plot
 from bench.output import BLOCK_END, BLOCK_START, replace_block
-from bench.plan import Plan, measures_of, targets
+from bench.plan import (
+    FLOW_VARIANTS,
+    HISTORY_VARIANTS,
+    TASK_KINDS,
+    Plan,
+    cost_key,
+    drain_key,
+    flat_key,
+    flow_task,
+    history_tasks,
+    measures_of,
+    targets,
+)
 from bench.report import (
     Measure,
     Target,
@@ -112,6 +126,33 @@ def test_every_issue_target_is_checked() -> None:
         assert goals[(f"flat_{kind}", None)] == 0.8
     assert goals[("rss_worker", None)] == goals[("rss_task_child", None)] == 64.0
     assert set(measures_of(Plan())) >= {key for key, _ in goals}
+
+
+def test_each_flow_drain_has_its_task_its_rate_and_its_ratio_to_the_plain_drain() -> None:
+    measures = measures_of(Plan())
+    bench_tasks = Path(__file__).resolve().parents[2] / "bench" / "tasks.py"
+    functions = {
+        node.name: isinstance(node, ast.AsyncFunctionDef)
+        for node in ast.parse(bench_tasks.read_text()).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+    for kind in TASK_KINDS:
+        for variant in FLOW_VARIANTS:
+            assert functions[flow_task(kind, variant)] is (kind == "async")
+            assert measures[drain_key(kind, 1, variant=variant)].unit == "tasks/s"
+            assert measures[cost_key(kind, variant)].unit == "x"
+        for variant in HISTORY_VARIANTS:
+            assert measures[drain_key(kind, 1, history=True, variant=variant)].unit == "tasks/s"
+            assert measures[flat_key(kind, variant)].unit == "x"
+    assert drain_key("async", 1, history=True, variant="rate") == "drain_async_p1_rate_history"
+    assert drain_key("sync", 2) == "drain_sync_p2"  # the plain drains keep their keys
+    assert flat_key("sync") == "flat_sync"
+    assert set(history_tasks()) == {"noop"} | {
+        flow_task(kind, variant) for kind in TASK_KINDS for variant in HISTORY_VARIANTS
+    }
+    goals = {t.key: t.bound for t in targets()}
+    assert all(goals[flat_key(kind, v)] == 0.8 for kind in TASK_KINDS for v in HISTORY_VARIANTS)
 
 
 def test_the_chart_is_valid_svg_with_a_bar_per_measured_value() -> None:
