@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db import connections, transaction
 from django.db.models import Min
@@ -18,6 +18,7 @@ from ..conf import settings
 from ..models import PausedQueue, TaskRecord
 from ..status import TaskStatus
 from .gates import GateClaim, Gates
+from .returning import records, returning_columns
 
 
 def suspect_after() -> int:
@@ -114,12 +115,7 @@ class Claims:
 
         connection = connections[self.using]
         quote = connection.ops.quote_name
-        meta = TaskRecord._meta
-        fields = list(meta.concrete_fields)
-        table = quote(meta.db_table)
-        # cast: a concrete field always has a column (Django derives ``concrete`` from
-        # it); the stubs type ``column`` for every field, so they allow None.
-        returning = ", ".join(quote(cast(str, f.column)) for f in fields)
+        table = quote(TaskRecord._meta.db_table)
         queue_filter = "AND queue = ANY(%s)" if queues else ""
         paused = quote(PausedQueue._meta.db_table)
         # Only rows with no concurrency or rate limit (the gates claim the others, see
@@ -131,7 +127,7 @@ class Claims:
             f"AND eta <= %s {queue_filter} AND NOT EXISTS (SELECT FROM {paused} AS p WHERE p.queue = t.queue) "
             f"AND rescues {'>=' if suspects else '<'} %s "
             f"ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-            f"RETURNING {returning}"
+            f"RETURNING {returning_columns(connection)}"
         )
         params = [*lease.values(), now, *([list(queues)] if queues else []), suspect_after(), limit]
         connection.ensure_connection()
@@ -147,19 +143,7 @@ class Claims:
                 cursor.execute(sql, params, prepare=True)
                 setting.execute("RESET enable_sort")
             rows = cursor.fetchall()
-        converters = [getattr(f, "from_db_value", None) for f in fields]
-        names = [f.attname for f in fields]
-        return [
-            TaskRecord.from_db(
-                self.using,
-                names,
-                [
-                    value if convert is None else convert(value, None, connection)
-                    for value, convert in zip(row, converters, strict=False)
-                ],
-            )
-            for row in rows
-        ]
+        return records(connection, self.using, rows)
 
     def _claim_portable(
         self, queues: list[str] | None, limit: int, now: datetime, lease: dict[str, Any], suspects: bool

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ..models import PausedQueue, RegisteredTask, TaskRecord, WorkerRecord
 from ..serialization import parse_uuid
 from ..status import FINAL_STATUSES, TaskStatus
-from .gates import recent_starts
+from .gate_reads import recent_starts
 from .presence import heartbeat_deadline, live_workers
 from .store import MAX_CHAIN_HOPS
 
