@@ -8,6 +8,7 @@ only for ``task_enqueued`` receivers or for databases other than PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -21,6 +22,14 @@ from .rows import NewRow
 
 #: Rows per INSERT of a bulk enqueue where COPY is not available.
 BULK_CHUNK = 1000
+#: Only the unique key's constraint (``qtasks_task_unique_key``) turns a write into nothing:
+#: any other conflict (a schedule's firing already made) still raises ``IntegrityError``.
+ON_KEY_CONFLICT = (
+    "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
+    "AND (status = 'new' OR (status = 'process' AND unique_while_running)) DO NOTHING"
+)
+#: Unique rows per INSERT of a bulk enqueue (26 parameters each, under PostgreSQL's 65,535).
+UNIQUE_CHUNK = 1000
 
 
 def insert(rows: Sequence[NewRow], *, using: str) -> None:
@@ -47,12 +56,18 @@ def insert(rows: Sequence[NewRow], *, using: str) -> None:
             TaskRecord.objects.using(using).bulk_create(
                 [as_record(row) for row in plain], batch_size=BULK_CHUNK
             )
-    for row in rows:
-        if row.unique_key is not None:
-            if postgres:
-                unique.insert(row, lambda r: _insert_one(r, using=using, notify=in_statement), using=using)
-            else:
-                unique.insert(row, lambda r: _save_unique(r, using=using), using=using)
+    keyed = [row for row in rows if row.unique_key is not None]
+    if postgres:
+        one = partial(_insert_one, using=using, notify=in_statement)
+        if len(keyed) > 1:
+            many = partial(_insert_unique_many, using=using, notify=in_statement)
+            unique.insert_many(keyed, many, one, using=using)
+        else:
+            for row in keyed:
+                unique.insert(row, one, using=using)
+    else:
+        for row in keyed:
+            unique.insert(row, lambda r: _save_unique(r, using=using), using=using)
     written = [row for row in rows if row.existing is None]
     if not in_statement:
         for queue in {row.queue for row in written}:
@@ -90,6 +105,30 @@ def _insert_one(row: NewRow, *, using: str, notify: bool) -> bool:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [*values, notifiers.ENQUEUED] if notify else values, prepare=True)
         return row.unique_key is None or bool(cursor.fetchall())
+
+
+def _insert_unique_many(rows: Sequence[NewRow], *, using: str, notify: bool) -> set[Any]:
+    # Many unique rows: multi-row INSERTs with ON CONFLICT DO NOTHING (COPY has no such
+    # clause), in chunks below PostgreSQL's 65,535 parameters; the uuids written come back.
+    import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
+
+    connection = connections[using]
+    plan = InsertPlan.for_connection(connection)
+    written: set[Any] = set()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        for start in range(0, len(rows), UNIQUE_CHUNK):
+            chunk = rows[start : start + UNIQUE_CHUNK]
+            cursor.execute(
+                plan.insert_unique_many_sql(len(chunk)), [v for row in chunk for v in plan.values(row)]
+            )
+            written.update(uuid for (uuid,) in cursor.fetchall())
+        queues = sorted({row.queue for row in rows if row.uuid in written})
+        if notify and queues:
+            cursor.execute(
+                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
+            )
+    return written
 
 
 def _save_unique(row: NewRow, *, using: str) -> bool:
@@ -182,6 +221,7 @@ class InsertPlan:
             self._columns.append((f.attname, is_json, default))
         row = ", ".join("%s::jsonb" if is_json else "%s" for _, is_json, _ in self._columns)
         self.insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({row})"
+        self._insert_head, self._row = f"INSERT INTO {table} ({columns}) VALUES ", f"({row})"
         self.insert_and_notify_sql = (
             f"WITH ins AS ({self.insert_sql} RETURNING queue) "
             f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
@@ -189,10 +229,14 @@ class InsertPlan:
         self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
         # A unique row: nothing is written (and no one woken) while another holds its key.
         # Both return a row only when the row was written.
-        self.insert_unique_sql = f"{self.insert_sql} ON CONFLICT DO NOTHING RETURNING queue"
+        self.insert_unique_sql = f"{self.insert_sql} {ON_KEY_CONFLICT} RETURNING queue"
         self.insert_unique_and_notify_sql = (
             f"WITH ins AS ({self.insert_unique_sql}) SELECT pg_notify(%s, ins.queue) FROM ins"
         )
+
+    def insert_unique_many_sql(self, count: int) -> str:
+        """``count`` rows in one INSERT, each written unless its unique key is taken; returns the uuids written."""
+        return f"{self._insert_head}{', '.join([self._row] * count)} {ON_KEY_CONFLICT} RETURNING uuid"
 
     @classmethod
     def for_connection(cls, connection: Any) -> InsertPlan:

@@ -41,6 +41,33 @@ def holding(key: str, *, using: str) -> TaskRecord | None:
     return TaskRecord.objects.using(using).filter(held, unique_key=key).first()
 
 
+def insert_many(
+    rows: list[NewRow],
+    write_many: Callable[[list[NewRow]], set[Any]],
+    write_one: Callable[[NewRow], bool],
+    *,
+    using: str,
+) -> None:
+    """Write many unique rows at once (``write_many`` returns the uuids it wrote); a row whose key
+    is held gets its holder as ``existing``. Two rows with one key: the first is written and
+    the second gets it. The rare rest (a holder that ended or whose hold ran out in between)
+    goes through ``insert`` one by one."""
+    written = write_many(rows)
+    refused = [row for row in rows if row.uuid not in written]
+    if not refused:
+        return
+    held = Q(status=TaskStatus.NEW) | Q(status=TaskStatus.PROCESS, unique_while_running=True)
+    keys = {row.unique_key for row in refused}
+    holders = {r.unique_key: r for r in TaskRecord.objects.using(using).filter(held, unique_key__in=keys)}
+    now = timezone.now()
+    for row in refused:
+        holder = holders.get(row.unique_key)
+        if holder is None or (holder.unique_until is not None and holder.unique_until <= now):
+            insert(row, write_one, using=using)
+        else:
+            row.existing = holder
+
+
 def insert(row: NewRow, write: Callable[[NewRow], bool], *, using: str) -> None:
     """Write ``row`` with ``write`` (``False``: a unique constraint refused it), or set
     ``row.existing`` to the task holding its key."""

@@ -87,6 +87,19 @@ class TestUnique:
         assert tasks[0].uuid == existing.uuid and tasks[2].uuid == tasks[1].uuid
         assert TaskRecord.objects.filter(task_name="flow_unique").count() == 2
 
+    def test_a_large_bulk_of_unique_calls_writes_each_key_once(self) -> None:
+        from qtasks_django.queue.inserts import UNIQUE_CHUNK
+
+        held = [flow_unique.add_task(n).uuid for n in range(5)]
+        calls = [flow_unique(n) for n in range(UNIQUE_CHUNK + 10)] + [flow_unique(3)]
+
+        tasks = app.add_tasks(calls)
+
+        assert [t.uuid for t in tasks[:5]] == held and not any(t.created for t in tasks[:5])
+        assert all(t.created for t in tasks[5:-1])
+        assert tasks[-1].uuid == held[3] and not tasks[-1].created
+        assert TaskRecord.objects.filter(task_name="flow_unique").count() == UNIQUE_CHUNK + 10
+
     def test_inside_the_callers_transaction_which_stays_usable(self) -> None:
         with transaction.atomic():
             first = flow_unique.add_task(5)
