@@ -16,10 +16,14 @@ pytestmark = [
 ]
 
 
-def _plan(queryset) -> str:
+def _plan(queryset, *, sorts: bool = True) -> str:
     with connection.cursor() as cursor:
         # Without statistics on an empty table any plan would do: rule scans out.
         cursor.execute("SET LOCAL enable_seqscan = off")
+        if not sorts:
+            # A plan without a Sort exists only if an index gives the order; on an empty
+            # table the planner may still prefer a bitmap scan and a sort of two rows.
+            cursor.execute("SET LOCAL enable_sort = off")
         return queryset.explain()
 
 
@@ -32,7 +36,7 @@ def test_the_admin_search_by_task_name_prefix_walks_the_name_index() -> None:
 
 
 def test_a_task_name_filter_walks_the_name_index_in_display_order() -> None:
-    plan = _plan(TaskRecord.objects.filter(task_name="app.mail").order_by("-created_at"))
+    plan = _plan(TaskRecord.objects.filter(task_name="app.mail").order_by("-created_at"), sorts=False)
 
     assert "qtasks_task_name_created_idx" in plan
     assert "Sort" not in plan
