@@ -35,10 +35,13 @@ FLOW_FIELDS = (
 ATTEMPTS = 5
 
 
+#: The rows that hold their unique key: the predicate of the constraint ``qtasks_task_unique_key``.
+HOLDS_KEY = Q(status=TaskStatus.NEW) | Q(status=TaskStatus.PROCESS, unique_while_running=True)
+
+
 def holding(key: str, *, using: str) -> TaskRecord | None:
     """Return the task that holds ``key`` now (waiting, or running with ``unique_while_running``)."""
-    held = Q(status=TaskStatus.NEW) | Q(status=TaskStatus.PROCESS, unique_while_running=True)
-    return TaskRecord.objects.using(using).filter(held, unique_key=key).first()
+    return TaskRecord.objects.using(using).filter(HOLDS_KEY, unique_key=key).first()
 
 
 def insert_many(
@@ -56,9 +59,10 @@ def insert_many(
     refused = [row for row in rows if row.uuid not in written]
     if not refused:
         return
-    held = Q(status=TaskStatus.NEW) | Q(status=TaskStatus.PROCESS, unique_while_running=True)
     keys = {row.unique_key for row in refused}
-    holders = {r.unique_key: r for r in TaskRecord.objects.using(using).filter(held, unique_key__in=keys)}
+    holders = {
+        r.unique_key: r for r in TaskRecord.objects.using(using).filter(HOLDS_KEY, unique_key__in=keys)
+    }
     now = timezone.now()
     for row in refused:
         holder = holders.get(row.unique_key)
