@@ -24,7 +24,6 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..exceptions import QTasksError
-from ..models import PausedQueue
 from ..queue.overview import queue_overview
 from ..queue.pauses import Pause, QueuePauses
 from ..queue.presence import live_workers
@@ -93,7 +92,7 @@ def collect_queues(now: datetime | None = None) -> tuple[list[QueueRow], list[st
 
 
 def paused_queue_names() -> list[str]:
-    return list(PausedQueue.objects.order_by("queue").values_list("queue", flat=True))
+    return [pause.queue for pause in QueuePauses().paused()]
 
 
 class QueueViews:
