@@ -18,6 +18,7 @@ from ..conf import settings
 from ..models import PausedQueue, TaskRecord
 from ..status import TaskStatus
 from .gates import GateClaim, Gates
+from .planned import fetch_planned
 from .returning import records, returning_columns
 
 
@@ -108,11 +109,9 @@ class Claims:
         self, queues: list[str] | None, limit: int, now: datetime, lease: dict[str, Any], suspects: bool
     ) -> list[TaskRecord]:
         # One statement, one round trip: the sub-select locks the rows it picks and
-        # skips rows other workers hold; the UPDATE commits with it (autocommit). The
-        # text is constant, so it is prepared once per connection and bound server-side:
-        # no planning and no client-side quoting on the worker's hottest path.
-        import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
-
+        # skips rows other workers hold; the UPDATE commits with it. The text is
+        # constant, so it is prepared once per connection and bound server-side: no
+        # planning and no client-side quoting on the worker's hottest path.
         connection = connections[self.using]
         quote = connection.ops.quote_name
         table = quote(TaskRecord._meta.db_table)
@@ -130,19 +129,11 @@ class Claims:
             f"RETURNING {returning_columns(connection)}"
         )
         params = [*lease.values(), now, *([list(queues)] if queues else []), suspect_after(), limit]
-        connection.ensure_connection()
-        raw = connection.connection
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as setting, psycopg.Cursor(raw) as cursor:
-            # Right after a burst of enqueues the table's statistics still say "almost
-            # no ready rows", and the planner then fetches every ready row and sorts them
-            # on each claim. Without sorts the only plan left walks the small ready index
-            # in run order and stops at the limit. The three statements go in one round
-            # trip, and the setting lasts for this claim only.
-            with raw.pipeline():
-                setting.execute("SET enable_sort = off")
-                cursor.execute(sql, params, prepare=True)
-                setting.execute("RESET enable_sort")
-            rows = cursor.fetchall()
+        # Right after a burst of enqueues the table's statistics still say "almost no
+        # ready rows", and the planner then fetches every ready row and sorts them on
+        # each claim. Without sorts the only plan left walks the small ready index in
+        # run order and stops at the limit (``planned``: for this claim only).
+        rows = fetch_planned(connection, sql, params, {"enable_sort": "off"})
         return records(connection, self.using, rows)
 
     def _claim_portable(

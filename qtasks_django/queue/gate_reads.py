@@ -19,6 +19,7 @@ from django.db.models import Count
 from ..models import PausedQueue, TaskRecord
 from ..status import TaskStatus
 from .gate_heads import COLUMNS, beyond
+from .planned import fetch_planned
 from .returning import records, returning_columns
 
 #: The first number of the two-number advisory lock keys (the second is the key's
@@ -171,26 +172,19 @@ class GateReads:
     def _fetch(
         self, sql: str, params: list[Any], *, prepare: bool = True, planned: bool = False
     ) -> list[tuple[Any, ...]]:
-        import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
-
-        self.connection.ensure_connection()
-        raw = self.connection.connection
-        with self.connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            if not planned:
-                cursor.execute(sql, params, prepare=prepare)
-                return cursor.fetchall() if cursor.description else []
+        if planned:
             # With a backlog of limited rows the planner may sort them all for the first
             # 64, start parallel workers, or JIT-compile a plan of that cost (each tried:
             # 15 to 90 ms for a 1 ms query). Without them, the only plan left walks
             # ``qtasks_task_limited_idx`` in run order and stops at the limit (the free
-            # claim does the same). One round trip; the settings last for this statement.
-            with raw.pipeline(), psycopg.Cursor(raw) as setting:
-                for name, value in _PLAN_OFF.items():
-                    setting.execute(f"SET {name} = {value}")
-                cursor.execute(sql, params, prepare=prepare)
-                for name in _PLAN_OFF:
-                    setting.execute(f"RESET {name}")
-            return cursor.fetchall()
+            # claim does the same).
+            return fetch_planned(self.connection, sql, params, _PLAN_OFF)
+        import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
+
+        self.connection.ensure_connection()
+        with self.connection.wrap_database_errors, psycopg.Cursor(self.connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=prepare)
+            return cursor.fetchall() if cursor.description else []
 
 
 def recent_starts(manager: Any, key: str, since: datetime, count: int) -> list[datetime]:

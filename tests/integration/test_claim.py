@@ -235,3 +235,54 @@ def test_concurrent_claimers_never_get_the_same_row() -> None:
         assert TaskRecord.objects.filter(pk__in=got, status="process", worker_id=worker_id).count() == len(
             got
         )
+
+
+def _session_setting(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claims_planner_settings_never_outlive_it() -> None:
+    # Behind PgBouncer (transaction pooling) a session-level SET would stay on a server
+    # connection that other clients then get: a claim's settings end with its transaction.
+    TaskRecordFactory()
+    Claims().claim("w1", None, 5)
+    gated_candidates = Claims().claim_gated("w1", None, 5)
+
+    assert gated_candidates.records == []
+    assert _session_setting("enable_sort") == "on"
+    assert _session_setting("jit") == "on"
+    assert connection.connection.info.transaction_status.name == "IDLE"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_inside_the_callers_transaction_stays_in_it() -> None:
+    from django.db import transaction
+
+    TaskRecordFactory()
+    with transaction.atomic():
+        claimed = Claims().claim("w1", None, 5)
+        assert _session_setting("enable_sort") == "on"  # reset within the caller's transaction
+        assert connection.connection.info.transaction_status.name == "INTRANS"
+        transaction.set_rollback(True)
+
+    assert len(claimed) == 1
+    assert TaskRecord.objects.get().status == "new"  # rolled back with the caller's transaction
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_claim_leaves_no_transaction_open() -> None:
+    from django.db import DatabaseError
+
+    TaskRecordFactory()
+    with pytest.raises(DatabaseError):
+        # A queue name the server refuses (NUL is not valid in PostgreSQL text).
+        Claims().claim("w1", ["bad\x00queue"], 5)
+
+    assert connection.connection.info.transaction_status.name == "IDLE"
+    assert [r.status for r in Claims().claim("w1", None, 5)] == ["process"]
