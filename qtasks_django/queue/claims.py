@@ -7,12 +7,13 @@ one. The lease token they set fences every later write of the run (``finishes``)
 from __future__ import annotations
 
 import uuid as uuid_lib
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Min
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ..conf import settings
 from ..models import PausedQueue, TaskRecord
@@ -35,6 +36,15 @@ def suspect_after() -> int:
     """
     max_rescues: int = settings.MAX_RESCUES
     return max(1, min(2, max_rescues))
+
+
+@dataclass(frozen=True)
+class Look:
+    """What ``Claims.look`` found: the idle worker's next steps."""
+
+    suspects: bool
+    limited: bool
+    next_eta: datetime | None
 
 
 class Claims:
@@ -84,26 +94,46 @@ class Claims:
 
     def suspects_waiting(self, queues: list[str] | None) -> bool:
         """Whether a rescued task is ready and waits for a worker to run it alone."""
-        return (
-            TaskRecord.objects.using(self.using)
-            .ready(queues)
-            .unlimited()  # limited tasks go through their gates, never alone
-            .filter(rescues__gte=suspect_after())
-            .exists()
-        )
+        return self._suspects(queues).exists()
 
     def has_ready(self, queues: list[str] | None) -> bool:
         """Whether any task is ready to run now."""
         return TaskRecord.objects.using(self.using).ready(queues).exists()
 
-    def next_eta(self, queues: list[str] | None) -> datetime | None:
-        """Return when the next delayed task becomes ready, or ``None`` if none waits."""
-        waiting = TaskRecord.objects.using(self.using).filter(status=TaskStatus.NEW, eta__gt=timezone.now())
+    def look(self, queues: list[str] | None) -> Look:
+        """What a worker whose claim came back short needs to know next, in one statement.
+
+        Whether a suspect waits to run alone, whether limited rows are ready (only then
+        is a gated claim worth its statements), and when the next delayed task is due.
+        Every idle worker that a notification wakes makes a claim and, when another
+        worker took the task first, this look: two statements each, not five.
+        """
+        now = timezone.now()
+        ready = TaskRecord.objects.using(self.using).ready(queues, now)
+        waiting = TaskRecord.objects.using(self.using).filter(status=TaskStatus.NEW, eta__gt=now)
         if queues:
             waiting = waiting.filter(queue__in=queues)
         waiting = waiting.exclude(queue__in=PausedQueue.objects.values("queue"))
-        due: datetime | None = waiting.aggregate(next=Min("eta"))["next"]
-        return due
+        parts = [
+            self._suspects(queues, now).values("pk")[:1],
+            ready.limited().values("pk")[:1],
+            waiting.order_by("eta").values("eta")[:1],
+        ]
+        compiled = [part.query.sql_with_params() for part in parts]
+        sql = "SELECT EXISTS({}), EXISTS({}), ({})".format(*(text for text, _ in compiled))
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(sql, [param for _, params in compiled for param in params])
+            suspects, limited, next_eta = cursor.fetchone()
+        if isinstance(next_eta, str):  # SQLite hands a subquery's datetime back as text, in UTC
+            next_eta = parse_datetime(next_eta)
+        if next_eta is not None and timezone.is_naive(next_eta):
+            next_eta = timezone.make_aware(next_eta, UTC)
+        return Look(suspects=bool(suspects), limited=bool(limited), next_eta=next_eta)
+
+    def _suspects(self, queues: list[str] | None, now: datetime | None = None) -> Any:
+        # Limited tasks go through their gates, never alone.
+        ready = TaskRecord.objects.using(self.using).ready(queues, now).unlimited()
+        return ready.filter(rescues__gte=suspect_after())
 
     def _claim_postgres(
         self, queues: list[str] | None, limit: int, now: datetime, lease: dict[str, Any], suspects: bool

@@ -79,16 +79,25 @@ class Claimer:
         for record in claimed[:missing]:
             self.slots.start(record)
         short = len(claimed) < missing
+        look = None
         if short and not looked and (not self.gates_blocked or time.monotonic() >= self.gates_at):
-            # No free task for these slots: limited tasks whose gates are open may take them.
-            gated += self._fill_gated(missing - len(claimed))
+            # No free task for these slots: limited tasks whose gates are open may take
+            # them. One look says whether any is ready before the gated claim is tried:
+            # an idle worker woken for a task another worker took pays two statements.
+            look = self.claims.look(self.queues)
+            if look.limited:
+                gated += self._fill_gated(missing - len(claimed))
+            else:
+                self.gates_blocked, self.reopens_at = False, None
         if records or claimed or gated:
             return len(records) + len(claimed) + gated
         # Nothing was ready: look for what comes next. (Not after a claim: the queue is
         # busy then, and a task just started must get the GIL first.)
+        if look is None:
+            look = self.claims.look(self.queues)
         if not self.slots:
-            self.suspects = self.claims.suspects_waiting(self.queues)
-        due = self.claims.next_eta(self.queues)
+            self.suspects = look.suspects
+        due = look.next_eta
         self.next_eta = None if due is None else time.monotonic() + (due - timezone.now()).total_seconds()
         if self.reopens_at is not None:
             self.next_eta = self.reopens_at if self.next_eta is None else min(self.next_eta, self.reopens_at)

@@ -286,3 +286,47 @@ def test_a_failed_claim_leaves_no_transaction_open() -> None:
 
     assert connection.connection.info.transaction_status.name == "IDLE"
     assert [r.status for r in Claims().claim("w1", None, 5)] == ["process"]
+
+
+@pytest.mark.django_db
+class TestLook:
+    """``Claims.look``: what an idle worker reads in one statement after a short claim."""
+
+    def test_nothing_waits(self) -> None:
+        look = Claims().look(None)
+
+        assert (look.suspects, look.limited, look.next_eta) == (False, False, None)
+
+    def test_the_next_delayed_task_is_when_it_is_due(self) -> None:
+        soon = timezone.now() + timedelta(minutes=5)
+        TaskRecordFactory(eta=soon + timedelta(minutes=5))
+        TaskRecordFactory(eta=soon)
+        TaskRecordFactory(eta=soon - timedelta(minutes=1), queue="other")
+
+        assert Claims().look(None).next_eta == soon - timedelta(minutes=1)
+        assert Claims().look(["default"]).next_eta == soon  # an aware datetime on every database
+
+    def test_a_paused_queues_delayed_task_is_not_waited_for(self) -> None:
+        from qtasks_django.models import PausedQueue
+
+        TaskRecordFactory(eta=timezone.now() + timedelta(minutes=1), queue="held")
+        PausedQueue.objects.create(queue="held")
+
+        assert Claims().look(None).next_eta is None
+
+    def test_ready_limited_rows_are_seen(self) -> None:
+        TaskRecordFactory(concurrency_key="acct:1", concurrency_limit=1)
+
+        look = Claims().look(None)
+
+        assert look.limited is True
+        assert look.suspects is False
+        assert Claims().look(["elsewhere"]).limited is False
+
+    def test_a_rescued_suspect_is_seen(self) -> None:
+        from qtasks_django.queue.claims import suspect_after
+
+        TaskRecordFactory(rescues=suspect_after())
+
+        assert Claims().look(None).suspects is True
+        assert Claims().look(None).limited is False
