@@ -94,7 +94,7 @@ class Claims:
 
     def suspects_waiting(self, queues: list[str] | None) -> bool:
         """Whether a rescued task is ready and waits for a worker to run it alone."""
-        return self._suspects(queues).exists()
+        return bool(self._suspects(queues).exists())
 
     def has_ready(self, queues: list[str] | None) -> bool:
         """Whether any task is ready to run now."""
