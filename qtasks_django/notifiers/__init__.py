@@ -22,6 +22,23 @@ CANCEL = "qtasks_cancel"
 #: A schedule was created, changed or deleted: workers read when the next firing is.
 SCHEDULES = "qtasks_schedules"
 
+#: Prefix of an "enqueued" payload naming tasks that are ready now and behind no limit
+#: (``ready_payload``); any other payload (a queue name, ``"*"``) may announce delayed,
+#: limited or rescued tasks. A worker whose claim comes back empty after only "ready"
+#: payloads knows another worker took those tasks, and that nothing else changed.
+READY_PREFIX = "ready:"
+
+
+def ready_payload(queue: str) -> str:
+    """The "enqueued" payload of ready tasks, behind no limit, in ``queue``."""
+    return READY_PREFIX + queue
+
+
+def ready_queue(payload: str) -> str | None:
+    """The queue a ``ready_payload`` names; ``None`` for any other payload."""
+    return payload[len(READY_PREFIX) :] if payload.startswith(READY_PREFIX) else None
+
+
 _VENDOR_DEFAULTS = {"postgresql": "qtasks_django.notifiers.postgres.PostgresNotifier"}
 _POLLING = "qtasks_django.notifiers.base.PollingNotifier"
 

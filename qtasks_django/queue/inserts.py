@@ -70,12 +70,26 @@ def insert(rows: Sequence[NewRow], *, using: str) -> None:
             unique.insert(row, lambda r: _save_unique(r, using=using), using=using)
     written = [row for row in rows if row.existing is None]
     if not in_statement:
-        for queue in {row.queue for row in written}:
-            notifier.send_on_commit(notifiers.ENQUEUED, queue)
+        for payload in {enqueued_payload(row) for row in written}:
+            notifier.send_on_commit(notifiers.ENQUEUED, payload)
     if signals.task_enqueued.has_listeners():
         for row in written:
             record = as_record(row)
             signals.task_enqueued.send(sender=record.task_name, uuid=record.uuid, task=record)
+
+
+def enqueued_payload(row: NewRow) -> str:
+    """The wake-up's payload: "ready" for a task that may start now, behind no limit.
+
+    Its queue tells a worker that serves other queues to sleep on; "ready" tells a worker
+    whose claim then finds nothing that another took the task, and that no delayed,
+    limited or rescued task needs a look.
+    """
+    fields = row.fields
+    limited = fields.get("concurrency_key") is not None or fields.get("rate_key") is not None
+    if limited or fields["eta"] > fields["created_at"]:
+        return row.queue
+    return notifiers.ready_payload(row.queue)
 
 
 def as_record(row: NewRow) -> TaskRecord:
@@ -103,7 +117,8 @@ def _insert_one(row: NewRow, *, using: str, notify: bool) -> bool:
         sql = plan.insert_unique_and_notify_sql if notify else plan.insert_unique_sql
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [*values, notifiers.ENQUEUED] if notify else values, prepare=True)
+        params = [*values, notifiers.ENQUEUED, enqueued_payload(row)] if notify else values
+        cursor.execute(sql, params, prepare=True)
         return row.unique_key is None or bool(cursor.fetchall())
 
 
@@ -123,10 +138,10 @@ def _insert_unique_many(rows: Sequence[NewRow], *, using: str, notify: bool) -> 
                 plan.insert_unique_many_sql(len(chunk)), [v for row in chunk for v in plan.values(row)]
             )
             written.update(uuid for (uuid,) in cursor.fetchall())
-        queues = sorted({row.queue for row in rows if row.uuid in written})
-        if notify and queues:
+        payloads = sorted({enqueued_payload(row) for row in rows if row.uuid in written})
+        if notify and payloads:
             cursor.execute(
-                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
+                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, payloads]
             )
     return written
 
@@ -156,9 +171,9 @@ def _copy(rows: Sequence[NewRow], *, using: str, notify: bool) -> None:
             for row in rows:
                 copy.write_row(plan.values(row))
         if notify:
-            queues = sorted({row.queue for row in rows})
+            payloads = sorted({enqueued_payload(row) for row in rows})
             cursor.execute(
-                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, queues]
+                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [notifiers.ENQUEUED, payloads]
             )
 
 
@@ -222,16 +237,16 @@ class InsertPlan:
         row = ", ".join("%s::jsonb" if is_json else "%s" for _, is_json, _ in self._columns)
         self.insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({row})"
         self._insert_head, self._row = f"INSERT INTO {table} ({columns}) VALUES ", f"({row})"
+        # One row: the wake-up's payload (``enqueued_payload``) is bound with it.
         self.insert_and_notify_sql = (
-            f"WITH ins AS ({self.insert_sql} RETURNING queue) "
-            f"SELECT pg_notify(%s, q.queue) FROM (SELECT DISTINCT queue FROM ins) AS q"
+            f"WITH ins AS ({self.insert_sql} RETURNING queue) SELECT pg_notify(%s, %s) FROM ins"
         )
         self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
         # A unique row: nothing is written (and no one woken) while another holds its key.
         # Both return a row only when the row was written.
         self.insert_unique_sql = f"{self.insert_sql} {ON_KEY_CONFLICT} RETURNING queue"
         self.insert_unique_and_notify_sql = (
-            f"WITH ins AS ({self.insert_unique_sql}) SELECT pg_notify(%s, ins.queue) FROM ins"
+            f"WITH ins AS ({self.insert_unique_sql}) SELECT pg_notify(%s, %s) FROM ins"
         )
 
     def insert_unique_many_sql(self, count: int) -> str:

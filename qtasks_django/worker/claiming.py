@@ -9,7 +9,9 @@ claims that one task, and claims nothing else until it ends.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
@@ -17,6 +19,7 @@ from django.utils import timezone
 from ..queue.claims import Claims
 
 if TYPE_CHECKING:
+    from ..queue.claims import Look
     from .claim_ahead import ClaimAhead
     from .slots import Slots
 
@@ -53,6 +56,11 @@ class Claimer:
         self.gates_at = 0.0  # monotonic time to look at the gates again
         self.gates_blocked = False
         self.reopens_at: float | None = None  # monotonic time a closed rate gate opens
+        # Set when what ``look`` reads may have changed: a message that is not "ready
+        # tasks" (WakeUps), a poll, a due time. Otherwise a short claim reuses the last look.
+        self.look_hint = threading.Event()
+        self.look_hint.set()
+        self._look: Look | None = None
 
     def fill(self) -> int:
         """Start tasks in the free slots; return how many were started or claimed."""
@@ -67,7 +75,7 @@ class Claimer:
         # and it is time to look (free tasks would take every slot otherwise). An idle
         # worker claims free tasks first: a look at the gates costs a query, and a task
         # that was just enqueued should not wait for it.
-        looked = bool(missing) and self._gates_due(busy=bool(self.slots))
+        looked = bool(missing) and self._gates_due(busy=bool(self.slots)) and self.look().limited
         gated = self._fill_gated(missing) if looked else 0
         missing -= gated
         # Slots go on to tasks claimed ahead by themselves; top those up before they run out.
@@ -84,7 +92,7 @@ class Claimer:
             # No free task for these slots: limited tasks whose gates are open may take
             # them. One look says whether any is ready before the gated claim is tried:
             # an idle worker woken for a task another worker took pays two statements.
-            look = self.claims.look(self.queues)
+            look = self.look()
             if look.limited:
                 gated += self._fill_gated(missing - len(claimed))
             else:
@@ -94,7 +102,7 @@ class Claimer:
         # Nothing was ready: look for what comes next. (Not after a claim: the queue is
         # busy then, and a task just started must get the GIL first.)
         if look is None:
-            look = self.claims.look(self.queues)
+            look = self.look()
         if not self.slots:
             self.suspects = look.suspects
         due = look.next_eta
@@ -108,6 +116,17 @@ class Claimer:
             # rows have ended: ``execute``.)
             self.next_eta = self.gates_at if self.next_eta is None else min(self.next_eta, self.gates_at)
         return 0
+
+    def look(self) -> Look:
+        """Whether suspects or limited rows wait, and the next delayed task: read again only when hinted.
+
+        A worker woken by "ready tasks" whose claim found none lost them to another
+        worker; nothing it would read here changed, so it reads nothing.
+        """
+        if self._look is None or self.look_hint.is_set():
+            self.look_hint.clear()  # before the read: a message arriving during it sets it again
+            self._look = self.claims.look(self.queues)
+        return self._look
 
     def _gates_due(self, *, busy: bool) -> bool:
         """Whether to look at the limited tasks before the free ones this round.
@@ -129,6 +148,8 @@ class Claimer:
         gate = self.claims.claim_gated(self.worker_id, self.queues, free)
         now = time.monotonic()
         self.gates_blocked = gate.blocked and not gate.records
+        if not gate.records and not gate.blocked and self._look is not None:
+            self._look = replace(self._look, limited=False)  # none is ready: no gated claim until told
         self.gates_at = now if len(gate.records) == free else now + GATES_INTERVAL
         self.reopens_at = None
         if gate.reopens_at is not None:
@@ -141,6 +162,7 @@ class Claimer:
 
     def look_for_suspects(self) -> None:
         """After a rescue: note whether a rescued task now waits to run alone."""
+        self.look_hint.set()  # rescued rows are ready again
         self.suspects = self.suspects or self.claims.suspects_waiting(self.queues)
 
     def _claim_suspect(self) -> int:

@@ -162,7 +162,9 @@ class Worker:
             self.notifier,
             wakeup=self.wakeup,
             cancel_hint=self.cancels.hint,
+            look_hint=self.claimer.look_hint,
             schedule_hint=self.clock.hint if self.clock else None,
+            queues=self.queues,
             poll_interval=self.poll_interval,
         )
         wakeups.start()
@@ -173,7 +175,8 @@ class Worker:
                 if self.burst and not claimed and self._idle():
                     break
                 if not claimed or len(self.running) >= self.concurrency:
-                    self.wakeup.wait(self._idle_wait())
+                    if not self.wakeup.wait(self._idle_wait()):
+                        self.claimer.look_hint.set()  # a poll, or a delayed task now due
                     self.wakeup.clear()
         finally:
             self._watch_threads(wakeups)  # a burst run may end just as a thread died

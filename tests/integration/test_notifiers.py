@@ -146,7 +146,7 @@ class TestPostgresNotifier:
                 add.add_task(1, 2)
                 assert receive(listener, 0.2) == []
 
-            assert (ENQUEUED, "default") in receive(listener, 5, 1)
+            assert (ENQUEUED, "ready:default") in receive(listener, 5, 1)
 
     def test_a_rolled_back_enqueue_wakes_nobody(self) -> None:
         notifier = PostgresNotifier()
@@ -224,7 +224,7 @@ class TestRedisNotifier:
                 with transaction.atomic():
                     task = add.add_task(1, 2)
                     assert receive(listener, 0.2) == []
-                assert receive(listener, 5, 1) == [(ENQUEUED, "default")]
+                assert receive(listener, 5, 1) == [(ENQUEUED, "ready:default")]
 
                 record = Claims().claim("w1", None, 1)[0]
                 Finishes().finish(record, status="success", returning=3)
@@ -255,7 +255,8 @@ class TestRedisNotifier:
                     tasks = enqueue()
                     assert receive(heard, 0.2) == []
                 queues = {task.queue for task in tasks}
-                assert sorted(receive(heard, 5, len(queues))) == sorted((ENQUEUED, q) for q in queues)
+                expected = sorted((ENQUEUED, f"ready:{q}") for q in queues)
+                assert sorted(receive(heard, 5, len(queues))) == expected
                 assert receive(pg, 0.3) == []
         assert set(TaskRecord.objects.values_list("pk", flat=True)) == {task.uuid for task in tasks}
 
