@@ -110,21 +110,14 @@ def _hear(listener, events, *messages) -> dict[str, bool]:
 
 
 class TestWhomAMessageWakes:
-    def test_ready_tasks_of_a_served_queue_wake_without_a_look(self) -> None:
+    @pytest.mark.parametrize(("queue", "wakes"), [("default", True), ("reports", False)])
+    def test_ready_tasks_wake_only_workers_of_their_queue_and_ask_for_no_look(self, queue, wakes) -> None:
         listener, events, wakeups = _wakeups(["default"])
         try:
-            heard = _hear(listener, events, (ENQUEUED, ready_payload("default")))
+            heard = _hear(listener, events, (ENQUEUED, ready_payload(queue)))
         finally:
             wakeups.close()
-        assert heard == {"wakeup": True, "cancel_hint": False, "look_hint": False}
-
-    def test_ready_tasks_of_another_queue_wake_nobody(self) -> None:
-        listener, events, wakeups = _wakeups(["default"])
-        try:
-            heard = _hear(listener, events, (ENQUEUED, ready_payload("reports")))
-        finally:
-            wakeups.close()
-        assert heard == {"wakeup": False, "cancel_hint": False, "look_hint": False}
+        assert heard == {"wakeup": wakes, "cancel_hint": False, "look_hint": False}
 
     @pytest.mark.parametrize("payload", ["default", "reports", "*"])
     def test_anything_else_wakes_and_asks_for_a_look(self, payload) -> None:
