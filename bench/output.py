@@ -96,7 +96,9 @@ def write_all(
     chart = plot.svg(plot.panels(ours, targets), caption=caption(meta))
     markdown = results_block(table, meta)
     peers_markdown = (
-        peers_table.markdown_block(report.markdown_table(peers, peers_table.HEADER), meta) if peers else ""
+        peers_table.markdown_block(report.markdown_table(peers, peers_table.HEADER), meta, notes(meta)[1:])
+        if peers
+        else ""
     )
     if options.json:
         options.json.write_text(json.dumps(document, indent=2, default=str) + "\n")

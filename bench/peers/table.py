@@ -5,6 +5,7 @@ Pure: measures in, rows and Markdown out (``bench.output`` prints and writes the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +106,8 @@ def rows(measures: dict[str, Measure], versions: dict[str, str]) -> list[list[st
     return table
 
 
-def markdown_block(table_markdown: str, meta: dict[str, Any]) -> str:
-    """Return what docs/performance.md shows between the peers markers."""
+def markdown_block(table_markdown: str, meta: dict[str, Any], notes: Sequence[str] = ()) -> str:
+    """Return what docs/performance.md shows between the peers markers (``notes`` as a list under the line)."""
     rounds = meta.get("repeat", 3)
     return "\n".join(
         [
@@ -114,6 +115,7 @@ def markdown_block(table_markdown: str, meta: dict[str, Any]) -> str:
             f"{' plus uncommitted changes' if meta['uncommitted_changes'] else ''}, "
             f"median of {rounds} round{'s' if rounds != 1 else ''}"
             f"{' (a --quick smoke run: small sizes, numbers that mean little)' if meta['quick'] else ''}.",
+            *(["", *(f"* {note}" for note in notes)] if notes else []),
             "",
             table_markdown,
         ]
