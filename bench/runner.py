@@ -133,16 +133,17 @@ class Runner:
         plan, peers = self.plan, self.peers
         assert peers is not None
         key = partial(peer_key, peer)
-        self.add(
-            key("enqueue_single"),
-            self.attempt(key("enqueue_single"), partial(peers.enqueue_rate, peer, plan.single_enqueues)),
-        )
-        if key("enqueue_bulk") in self.measures:
-            run = partial(peers.bulk_rate, peer, plan.bulk_enqueues, plan.bulk_chunk)
-            self.add(key("enqueue_bulk"), self.attempt(key("enqueue_bulk"), run))
-        for processes in PROCESS_COUNTS:
-            run = partial(peers.drain_rate, peer, plan.peer_backlog, processes)
-            self.add(key(f"drain_p{processes}"), self.attempt(key(f"drain_p{processes}"), run))
+        measured: dict[str, Callable[[], float | None]] = {
+            "enqueue_single": partial(peers.enqueue_rate, peer, plan.single_enqueues),
+            "enqueue_bulk": partial(peers.bulk_rate, peer, plan.bulk_enqueues, plan.bulk_chunk),
+            **{
+                f"drain_p{processes}": partial(peers.drain_rate, peer, plan.peer_backlog, processes)
+                for processes in PROCESS_COUNTS
+            },
+        }
+        for metric, run in measured.items():
+            if key(metric) in self.measures:  # no bulk measure for a peer without a bulk enqueue
+                self.add(key(metric), self.attempt(key(metric), run))
         samples = self.attempt(
             key("latency"), partial(peers.latencies_ms, peer, plan.latency_rate, plan.latency_seconds)
         )

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,12 @@ class Workers:
         return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
 
-MEASURES = {"enqueue": enqueue_rate, "bulk": bulk_rate, "drain": drain, "latency": latency}
+MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
+    "enqueue": enqueue_rate,
+    "bulk": bulk_rate,
+    "drain": drain,
+    "latency": latency,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -193,9 +193,10 @@ def test_the_docs_page_gets_the_peers_table_between_its_own_markers(tmp_path: Pa
     assert "old" not in peers_block and text.endswith("end\n")
 
 
-def test_a_quick_run_says_so_in_the_docs_block() -> None:
-    block = markdown_block("| table |", meta(quick=True, repeat=1))
+def test_a_quick_run_and_a_busy_machine_say_so_in_the_docs_block() -> None:
+    block = markdown_block("| table |", meta(quick=True, repeat=1), ["Load average was 3.00 at the start"])
     assert "median of 1 round (a --quick smoke run" in block
+    assert "\n* Load average was 3.00 at the start\n\n| table |" in block
 
 
 def test_the_notes_say_which_peers_were_measured() -> None:
