@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -15,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import plot, report
+from bench.peers import table as peers_table
 from bench.report import Measure, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BLOCK_START = "<!-- bench:results:start -->"
 BLOCK_END = "<!-- bench:results:end -->"
-PEERS = {"Celery": "celery", "django-q2": "django_q", "Procrastinate": "procrastinate"}
 BUSY_LOAD = 0.5
 """A load average above this at the start means something else was running."""
 
 
-def ensure_database() -> None:
-    """Create the benchmark's database when it does not exist yet."""
+def ensure_database(name: str | None = None) -> None:
+    """Create the benchmark's database (or the database ``name`` beside it) when missing."""
     import psycopg
     from django.db import connection
     from psycopg import sql
@@ -35,7 +34,8 @@ def ensure_database() -> None:
     params = dict(connection.get_connection_params())
     params.pop("cursor_factory", None)
     params.pop("context", None)
-    name = params.pop("dbname")
+    name = name or params.pop("dbname")
+    params.pop("dbname", None)
     with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -58,10 +58,6 @@ def machine_facts(argv: Sequence[str], *, quick: bool) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
         "load_before": os.getloadavg()[0],
-        "peers": {
-            peer: "installed" if importlib.util.find_spec(module) else "not installed"
-            for peer, module in PEERS.items()
-        },
         **server_facts(),
     }
 
@@ -88,18 +84,28 @@ def write_all(
     measures: dict[str, Measure], targets: list[Target], meta: dict[str, Any], options: argparse.Namespace
 ) -> None:
     """Print the table, then write each output the options ask for."""
-    table = report.rows(measures, targets)
+    ours = {key: m for key, m in measures.items() if not peers_table.is_peer_key(key)}
+    table = report.rows(ours, targets)
     print(report.text_table(table))
+    peers = peers_table.rows(measures, meta["peer_versions"]) if meta.get("peer_versions") else None
+    if peers:
+        print()
+        print(report.text_table(peers, peers_table.HEADER))
     print("\n".join(notes(meta)))
     document = report.to_json(measures, targets, meta)
-    chart = plot.svg(plot.panels(measures, targets), caption=caption(meta))
+    chart = plot.svg(plot.panels(ours, targets), caption=caption(meta))
     markdown = results_block(table, meta)
+    peers_markdown = (
+        peers_table.markdown_block(report.markdown_table(peers, peers_table.HEADER), meta, notes(meta)[1:])
+        if peers
+        else ""
+    )
     if options.json:
         options.json.write_text(json.dumps(document, indent=2, default=str) + "\n")
     if options.markdown == "-":
-        print(markdown)
+        print("\n\n".join(filter(None, [markdown, peers_markdown])))
     elif options.markdown:
-        Path(options.markdown).write_text(markdown + "\n")
+        Path(options.markdown).write_text("\n\n".join(filter(None, [markdown, peers_markdown])) + "\n")
     if options.svg:
         options.svg.write_text(chart)
     if options.docs:
@@ -107,6 +113,8 @@ def write_all(
         (DOCS / "img" / "performance.svg").write_text(chart)
         (DOCS / "performance.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
         replace_block(DOCS / "performance.md", markdown)
+        if peers_markdown:
+            replace_block(DOCS / "performance.md", peers_markdown, peers_table.START, peers_table.END)
 
 
 def caption(meta: dict[str, Any]) -> str:
@@ -118,10 +126,14 @@ def caption(meta: dict[str, Any]) -> str:
 
 def notes(meta: dict[str, Any]) -> list[str]:
     """Return the lines printed under the table: peers, load, failures."""
-    lines = [
-        f"Peers: {', '.join(f'{peer} {state}' for peer, state in meta['peers'].items())} "
-        f"(installed peers are not benchmarked yet: not measured)."
-    ]
+    versions = meta.get("peer_versions")
+    if versions:
+        measured = ", ".join(
+            f"{peers_table.PEERS[peer].label} {version}" for peer, version in versions.items()
+        )
+        lines = [f"Peers: {measured}, measured in the same run (the peers table)."]
+    else:
+        lines = ["Peers: not measured in this run (`python -m bench --peers` measures them)."]
     if meta["load_before"] > BUSY_LOAD:
         lines.append(
             f"Load average was {meta['load_before']:.2f} at the start and {meta.get('load_after', 0):.2f} at the end: "
@@ -150,14 +162,14 @@ def results_block(table: list[list[str]], meta: dict[str, Any]) -> str:
     )
 
 
-def replace_block(page: Path, markdown: str) -> None:
-    """Put ``markdown`` between the result markers of ``page``."""
+def replace_block(page: Path, markdown: str, start: str = BLOCK_START, end: str = BLOCK_END) -> None:
+    """Put ``markdown`` between the markers ``start`` and ``end`` of ``page`` (the results' by default)."""
     text = page.read_text()
-    if BLOCK_START not in text or BLOCK_END not in text:
-        raise SystemExit(f"{page} has no {BLOCK_START} ... {BLOCK_END} block to fill")
-    head, rest = text.split(BLOCK_START, 1)
-    _, tail = rest.split(BLOCK_END, 1)
-    page.write_text(f"{head}{BLOCK_START}\n{markdown}\n{BLOCK_END}{tail}")
+    if start not in text or end not in text:
+        raise SystemExit(f"{page} has no {start} ... {end} block to fill")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,8 @@ class Plan:
     flow_backlog: int = 1000
     """Backlog of each flow-control drain: a gated claim takes one task per free slot, so they are slow."""
     history_rows: int = 1_000_000
+    peer_backlog: int = 10_000
+    """Backlog of each peer's drain (``--peers``)."""
     latency_rate: float = 20.0
     latency_seconds: float = 10.0
     concurrency: int | None = None
@@ -54,6 +56,7 @@ class Plan:
             backlog=500,
             flow_backlog=200,
             history_rows=10_000,
+            peer_backlog=1000,
             latency_seconds=1.5,
             concurrency=concurrency,
         )

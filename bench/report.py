@@ -118,20 +118,20 @@ def rows(measures: dict[str, Measure], targets: Sequence[Target]) -> list[list[s
 HEADER = ["measure", "value", "x raw INSERT", "target", ""]
 
 
-def text_table(table: list[list[str]]) -> str:
-    """Return the rows as aligned plain text (for the terminal)."""
-    widths = [max(len(row[i]) for row in [HEADER, *table]) for i in range(len(HEADER))]
+def text_table(table: list[list[str]], header: Sequence[str] = HEADER) -> str:
+    """Return the rows under ``header`` as aligned plain text (for the terminal)."""
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in [HEADER, *table]
+        for row in [header, *table]
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def markdown_table(table: list[list[str]]) -> str:
-    """Return the rows as a Markdown table (for docs/performance.md)."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+def markdown_table(table: list[list[str]], header: Sequence[str] = HEADER) -> str:
+    """Return the rows under ``header`` as a Markdown table (for docs/performance.md)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table]
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """Benchmark qtasks_django against PostgreSQL's own limits, in one run.
 
-    python -m bench [--quick] [--docs] [--json PATH] [--markdown PATH|-] [--svg PATH]
+    python -m bench [--quick] [--peers] [--docs] [--json PATH] [--markdown PATH|-] [--svg PATH]
 
 DATABASE_URL chooses the PostgreSQL database (default
 postgres://postgres@127.0.0.1:5432/qtasks_bench; created when missing, and emptied:
@@ -19,9 +19,15 @@ use a database of its own). Measures, each --repeat times (median reported):
                           (the limited drains run over the history too)
   latency_*               enqueue→start at 20 tasks/s to an idle worker (the task records its start)
   rss_*                   peak RSS (VmHWM) of every worker process and its children
+  peer_* (--peers)        Celery, Dramatiq and Procrastinate, each in its own virtualenv
+                          (.venv/peers/<peer>, built from bench/peers/requirements-<peer>.txt):
+                          enqueue one per call, bulk enqueue, drains with 1 and 2 worker
+                          processes, enqueue→start latency (PEERS_REDIS_URL, default
+                          redis://127.0.0.1:6379/8, is flushed; <database>_<peer> is created)
 
 Prints a table with ratios to raw_insert and the issue's targets. --docs rewrites the
-results block of docs/performance.md, docs/performance.json and docs/img/performance.svg;
+results block of docs/performance.md (and with --peers its peers block), docs/performance.json
+and docs/img/performance.svg;
 --from-json PATH reports a run saved with --json again, measuring nothing.
 Ratios within one run are meaningful; absolute numbers depend on the machine and its load.
 """
@@ -34,6 +40,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.peers.client import PeerBench
+    from bench.plan import Plan
+    from bench.report import Measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -49,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--concurrency", type=int, default=None, help="qtasks_worker --concurrency (default: QTASKS)."
+    )
+    parser.add_argument(
+        "--peers", action="store_true", help="Measure Celery, Dramatiq and Procrastinate too (bench/peers)."
     )
     parser.add_argument("--json", type=Path, default=None, help="Write the results as JSON here.")
     parser.add_argument("--markdown", default=None, help="Write the results as Markdown here ('-': stdout).")
@@ -77,10 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     from bench.runner import Runner
 
     measures = measures_of(plan)
+    peers = _prepare_peers(plan, measures) if options.peers else None
     meta = output.machine_facts(argv if argv is not None else sys.argv[1:], quick=options.quick)
     started = time.perf_counter()
-    errors = Runner(plan, measures).run()
+    errors = Runner(plan, measures, peers).run()
     meta.update(seconds=round(time.perf_counter() - started, 1), errors=errors, load_after=os.getloadavg()[0])
+    meta.update(repeat=plan.repeat, peer_versions=peers.versions if peers else {})
     output.write_all(measures, targets(), meta, options)
     return 1 if errors else 0
 
@@ -98,6 +115,18 @@ def rewrite(options: argparse.Namespace) -> int:
     measures = {key: Measure(key, *(m[f] for f in fields)) for key, m in saved["measures"].items()}
     output.write_all(measures, targets(), saved["meta"], options)
     return 0
+
+
+def _prepare_peers(plan: Plan, measures: dict[str, Measure]) -> PeerBench:
+    """Build the peers' virtualenvs and databases when needed; add their measures to the run's."""
+    from django.db import connection
+
+    from bench.peers.client import PeerBench
+    from bench.peers.table import PEERS, peer_measures
+
+    peers = PeerBench.prepare(list(PEERS), connection.settings_dict)
+    measures.update({m.key: m for m in peer_measures(peers.names, plan.bulk_chunk)})
+    return peers
 
 
 def _setup_django() -> None:

@@ -9,6 +9,8 @@ from functools import partial
 from typing import Any
 
 from bench import measures, substrate, workers
+from bench.peers.client import PeerBench
+from bench.peers.table import peer_key
 from bench.plan import (
     FLOW_VARIANTS,
     HISTORY_VARIANTS,
@@ -21,15 +23,16 @@ from bench.plan import (
     flow_task,
     history_tasks,
 )
-from bench.report import Measure, median, ratio
+from bench.report import Measure, median, percentile, ratio
 
 
 class Runner:
     """Run every measure ``plan.repeat`` times, interleaved so that drift hits all alike."""
 
-    def __init__(self, plan: Plan, measures: dict[str, Measure]) -> None:
+    def __init__(self, plan: Plan, measures: dict[str, Measure], peers: PeerBench | None = None) -> None:
         self.plan = plan
         self.measures = measures
+        self.peers = peers
         self.errors: list[str] = []
 
     def run(self) -> list[str]:
@@ -71,6 +74,8 @@ class Runner:
         self.flow_round(single, bulk, {kind: plain[kind, 1] for kind in TASK_KINDS})
         for kind in TASK_KINDS:
             self.latency(kind)
+        for peer in self.peers.names if self.peers else ():
+            self.peer_round(peer)
 
     def flow_round(self, single: float | None, bulk: float | None, drains: dict[str, float | None]) -> None:
         """Unique enqueues and limited drains, each divided by its plain twin of the same round."""
@@ -122,6 +127,29 @@ class Runner:
         self.add(f"latency_{kind}_p50", p50)
         self.add(f"latency_{kind}_p99", p99)
         self.add_rss(result.rss_mb)
+
+    def peer_round(self, peer: str) -> None:
+        """The peer's measures of a round, each in the peer's virtualenv (``bench.peers``)."""
+        plan, peers = self.plan, self.peers
+        assert peers is not None
+        key = partial(peer_key, peer)
+        measured: dict[str, Callable[[], float | None]] = {
+            "enqueue_single": partial(peers.enqueue_rate, peer, plan.single_enqueues),
+            "enqueue_bulk": partial(peers.bulk_rate, peer, plan.bulk_enqueues, plan.bulk_chunk),
+            **{
+                f"drain_p{processes}": partial(peers.drain_rate, peer, plan.peer_backlog, processes)
+                for processes in PROCESS_COUNTS
+            },
+        }
+        for metric, run in measured.items():
+            if key(metric) in self.measures:  # no bulk measure for a peer without a bulk enqueue
+                self.add(key(metric), self.attempt(key(metric), run))
+        samples = self.attempt(
+            key("latency"), partial(peers.latencies_ms, peer, plan.latency_rate, plan.latency_seconds)
+        )
+        if samples:
+            self.add(key("latency_p50"), percentile(samples, 50))
+            self.add(key("latency_p99"), percentile(samples, 99))
 
     def add_rss(self, peaks: dict[str, float]) -> None:
         for role, peak in peaks.items():
