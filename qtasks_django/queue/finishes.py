@@ -23,6 +23,7 @@ from ..models import TaskLog, TaskProgress, TaskRecord
 from ..serialization import json_text, storable_text
 from ..status import TaskStatus
 from . import unique
+from .cursors import kept_cursor
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -185,7 +186,6 @@ class Finishes:
         # (0.6 ms each). The "uuid = ANY" condition repeats the join's, so that the plan
         # looks the rows up by primary key even when the table's statistics are stale;
         # without it the planner could walk every running row for each batch.
-        import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
 
         connection = connections[self.using]
         now = timezone.now()
@@ -217,8 +217,8 @@ class Finishes:
             f'SELECT upd."uuid", {wake} FROM upd'
         )
         params = [values for _, values in columns.values()]
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        with connection.wrap_database_errors:
+            cursor = kept_cursor(connection)
             cursor.execute(
                 sql, [*params, now, params[0], str(TaskStatus.PROCESS), notifiers.FINISHED], prepare=True
             )

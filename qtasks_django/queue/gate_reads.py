@@ -18,6 +18,7 @@ from django.db.models import Count
 
 from ..models import PausedQueue, TaskRecord
 from ..status import TaskStatus
+from .cursors import kept_cursor
 from .gate_heads import COLUMNS, beyond
 from .planned import fetch_planned
 from .returning import records, returning_columns
@@ -179,10 +180,8 @@ class GateReads:
             # ``qtasks_task_limited_idx`` in run order and stops at the limit (the free
             # claim does the same).
             return fetch_planned(self.connection, sql, params, _PLAN_OFF)
-        import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
-
-        self.connection.ensure_connection()
-        with self.connection.wrap_database_errors, psycopg.Cursor(self.connection.connection) as cursor:
+        with self.connection.wrap_database_errors:
+            cursor = kept_cursor(self.connection)
             cursor.execute(sql, params, prepare=prepare)
             return cursor.fetchall() if cursor.description else []
 

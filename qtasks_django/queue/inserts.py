@@ -18,6 +18,7 @@ from .. import notifiers, signals
 from ..models import TaskRecord
 from ..serialization import json_text
 from . import unique
+from .cursors import kept_cursor
 from .rows import NewRow
 
 #: Rows per INSERT of a bulk enqueue where COPY is not available.
@@ -106,7 +107,6 @@ def _insert_one(row: NewRow, *, using: str, notify: bool) -> bool:
     # server-side (Django's default cursor would quote 26 parameters into the text
     # each time). A row with a unique key is written ``ON CONFLICT DO NOTHING``:
     # ``False`` when its key was taken (nothing written, and no one woken).
-    import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
 
     connection = connections[using]
     plan = InsertPlan.for_connection(connection)
@@ -115,8 +115,8 @@ def _insert_one(row: NewRow, *, using: str, notify: bool) -> bool:
         sql = plan.insert_and_notify_sql if notify else plan.insert_sql
     else:
         sql = plan.insert_unique_and_notify_sql if notify else plan.insert_unique_sql
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors:
+        cursor = kept_cursor(connection)
         params = [*values, notifiers.ENQUEUED, enqueued_payload(row)] if notify else values
         cursor.execute(sql, params, prepare=True)
         return row.unique_key is None or bool(cursor.fetchall())
@@ -125,13 +125,12 @@ def _insert_one(row: NewRow, *, using: str, notify: bool) -> bool:
 def _insert_unique_many(rows: Sequence[NewRow], *, using: str, notify: bool) -> set[Any]:
     # Many unique rows: multi-row INSERTs with ON CONFLICT DO NOTHING (COPY has no such
     # clause), in chunks below PostgreSQL's 65,535 parameters; the uuids written come back.
-    import psycopg  # an optional dependency (the "postgres" extra): only PostgreSQL gets here
 
     connection = connections[using]
     plan = InsertPlan.for_connection(connection)
     written: set[Any] = set()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors:
+        cursor = kept_cursor(connection)
         for start in range(0, len(rows), UNIQUE_CHUNK):
             chunk = rows[start : start + UNIQUE_CHUNK]
             cursor.execute(

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from .cursors import kept_cursor
+
 
 def fetch_planned(
     connection: Any, sql: str, params: list[Any], plan_off: dict[str, str]
@@ -33,7 +35,8 @@ def fetch_planned(
     # Inside Django's ``atomic`` the connection is not in autocommit, though its BEGIN
     # may not have been sent yet: then the statement belongs to that transaction.
     alone = raw.autocommit and raw.info.transaction_status == idle
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as setting, psycopg.Cursor(raw) as cursor:
+    with connection.wrap_database_errors:
+        setting, cursor = kept_cursor(connection, "settings"), kept_cursor(connection)
         try:
             with raw.pipeline():
                 if alone:
