@@ -74,7 +74,11 @@ class PostgresNotifier(BaseNotifier):
         alias = self.listen_alias
         if alias == self.using:
             return type(self).__name__
-        return f"{type(self).__name__}(" + ("no LISTEN: polling" if alias is None else f"LISTEN via {alias!r}") + ")"
+        return (
+            f"{type(self).__name__}("
+            + ("no LISTEN: polling" if alias is None else f"LISTEN via {alias!r}")
+            + ")"
+        )
 
 
 def _connection_params(alias: str) -> dict[str, Any]:

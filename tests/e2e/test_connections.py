@@ -87,16 +87,18 @@ def test_a_worker_holds_at_most_its_bound_of_sessions(start_worker) -> None:
 
 def test_worker_processes_hold_at_most_their_bound_each(start_worker) -> None:
     worker = start_worker("--processes", "2")
-    wait_for(lambda: _registered(worker.id, 2), timeout=30, what="both worker processes to register")
-    with SessionCounter(f"qtasks_worker {worker.id}") as counter:
-        run_a_mix()
-        time.sleep(0.3)
+    try:
+        wait_for(lambda: _registered(worker.id, 2), timeout=30, what="both worker processes to register")
+        with SessionCounter(f"qtasks_worker {worker.id}") as counter:
+            run_a_mix()
+            time.sleep(0.3)
+    finally:
+        # The supervisor's children run in sessions of their own: the SIGKILL of the
+        # supervisor at teardown would leave them running.
+        worker.send(signal.SIGTERM)
+        assert worker.wait_exit(timeout=30) == 0
     assert max(counter.counts) <= 2 * bound(settings.WORKER_CONCURRENCY), counter.counts
     print(f"sessions of two worker processes: max {max(counter.counts)}")
-    # The supervisor's children run in sessions of their own: a SIGKILL of the supervisor
-    # at teardown would leave them running.
-    worker.send(signal.SIGTERM)
-    assert worker.wait_exit(timeout=30) == 0
 
 
 def _registered(worker_id: str, count: int) -> bool:
