@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/test.sh and scripts/demo.sh: logging, finding a Python,
-# cached virtualenvs, making sure PostgreSQL and Redis answer on 127.0.0.1, and
-# installing Debian's Chromium for the browser tests.
+# cached virtualenvs, making sure PostgreSQL and Redis answer on 127.0.0.1, starting a
+# PgBouncer of the tests' own, and installing Debian's Chromium for the browser tests.
 # Sourced, never run. Every helper is idempotent.
 
 QT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -251,6 +251,80 @@ qt_ensure_redis() {
     qt_wait_for "Redis on $QT_REDIS_HOST:$QT_REDIS_PORT" qt_redis_ready
   fi
   qt_log "Redis answers on $QT_REDIS_HOST:$QT_REDIS_PORT"
+}
+
+# --- PgBouncer (the pooler tests) ------------------------------------------------
+
+# qt_start_pgbouncer DIR: start a PgBouncer of our own in transaction pooling mode in front
+# of $QT_PG_HOST:$QT_PG_PORT, its config, pid and log files under DIR (never the system
+# service's), on 127.0.0.1:${QTASKS_TEST_PGBOUNCER_PORT:-6432}, or on a free port when that
+# one is taken (by a system pgbouncer, say). Installs Debian's pgbouncer when missing. Sets
+# QT_PGBOUNCER_URL (no database name) and QT_PGBOUNCER_PID; qt_stop_pgbouncer stops it.
+QT_PGBOUNCER_URL=
+QT_PGBOUNCER_PID=
+qt_start_pgbouncer() {
+  local dir=$1 port=${QTASKS_TEST_PGBOUNCER_PORT:-6432} run_as=()
+  if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+    qt_apt_install pgbouncer
+  fi
+  local binary
+  binary=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  if qt_port_taken "$port"; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  fi
+  mkdir -p "$dir"
+  # PgBouncer refuses to run as root: as root it runs as postgres, which must own its files.
+  if [ "$(id -u)" -eq 0 ]; then run_as=(-u postgres); fi
+  printf '"%s" ""\n' "$QT_PG_USER" >"$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$QT_PG_HOST port=$QT_PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits,options
+admin_users = $QT_PG_USER
+pidfile = $dir/pgbouncer.pid
+logfile = $dir/pgbouncer.log
+INI
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$dir"; fi
+  "$binary" -d -q "${run_as[@]}" "$dir/pgbouncer.ini" || {
+    tail -n 20 "$dir/pgbouncer.log" >&2 2>/dev/null
+    qt_die "pgbouncer did not start (log above)"
+  }
+  local waited=0
+  until PGCONNECT_TIMEOUT=2 psql -w -X -q -A -t -h 127.0.0.1 -p "$port" -U "$QT_PG_USER" -d postgres \
+    -c 'select 1' >/dev/null 2>&1; do
+    if [ "$waited" -ge "$QT_SERVICE_TIMEOUT" ]; then
+      tail -n 20 "$dir/pgbouncer.log" >&2 2>/dev/null
+      qt_die "pgbouncer on 127.0.0.1:$port did not answer within ${QT_SERVICE_TIMEOUT} s"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  QT_PGBOUNCER_PID=$(cat "$dir/pgbouncer.pid")
+  QT_PGBOUNCER_URL="postgres://$QT_PG_USER@127.0.0.1:$port"
+  qt_log "PgBouncer $("$binary" --version | head -n 1 | cut -d' ' -f2) (transaction pooling) answers on" \
+    "127.0.0.1:$port in front of $QT_PG_HOST:$QT_PG_PORT"
+}
+
+qt_stop_pgbouncer() {
+  if [ -n "$QT_PGBOUNCER_PID" ]; then
+    kill "$QT_PGBOUNCER_PID" 2>/dev/null || true
+    QT_PGBOUNCER_PID=
+  fi
+}
+
+# qt_port_taken PORT: whether something listens on 127.0.0.1:PORT.
+qt_port_taken() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # --- Chromium (the browser tier) --------------------------------------------------

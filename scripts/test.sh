@@ -4,8 +4,10 @@
 #   bash scripts/test.sh [PYTEST-ARGS...]
 #
 # Makes sure PostgreSQL and Redis answer on 127.0.0.1 (installing and starting them when
-# they are missing) and that Debian's Chromium is installed (for the browser tier), keeps
-# two virtualenvs up to date under .venv/, then runs these steps in order, stopping at the
+# they are missing), starts a PgBouncer of its own in transaction pooling mode in front of
+# that PostgreSQL (installing Debian's pgbouncer when missing, stopping it at exit; tests
+# marked pgbouncer reach it through QTASKS_TEST_PGBOUNCER_URL), makes sure Debian's Chromium
+# is installed (for the browser tier), keeps two virtualenvs up to date under .venv/, then runs these steps in order, stopping at the
 # first that fails:
 #   a. Python 3.12 + Django 6: lint, format, types and layering (scripts/lint.sh), then
 #      manage.py check and makemigrations --check (test and example settings)
@@ -15,9 +17,10 @@
 #      notifier: every test but the browser tier
 # PYTEST-ARGS are passed to every pytest run (e.g. `-k claim -x`). Environment:
 #   QTASKS_TEST_MATRIX=quick   run step b only
-#   CI=true                     a test whose server (marker postgres/redis) or browser is missing fails, not skips
+#   CI=true                     a test whose server (marker postgres/redis/pgbouncer) or browser is missing fails, not skips
 #   QTASKS_TEST_PG_DB=NAME      PostgreSQL database (default qtasks; tests use test_NAME)
 #   QTASKS_TEST_REDIS_DB=N      Redis database number (default 15)
+#   QTASKS_TEST_PGBOUNCER_PORT=N  PgBouncer's port (default 6432; a free one when 6432 is taken)
 #   QTASKS_TEST_CHROMIUM=PATH   Chromium for the browser tier (default /usr/bin/chromium, installed
 #                               with apt-get when missing; another path is used as it is)
 # The last line is the total over all steps: "total: N passed, N failed, N skipped".
@@ -41,6 +44,8 @@ REPORTS="$QT_ROOT/.venv/reports"
 STARTED=$SECONDS
 STEP_RESULTS=()
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/qtasks-test.XXXXXX")
+# Apart from SCRATCH (private to this user): PgBouncer runs as postgres when we are root.
+PGBOUNCER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/qtasks-pgbouncer.XXXXXX")
 
 summarize() {
   # Per-step and total counts from the JUnit reports that this run wrote.
@@ -69,7 +74,8 @@ PY
 
 finish() {
   local status=$?
-  rm -rf "$SCRATCH"
+  qt_stop_pgbouncer
+  rm -rf "$SCRATCH" "$PGBOUNCER_DIR"
   qt_banner "Summary"
   if [ ${#STEP_RESULTS[@]} -gt 0 ]; then printf '  %s\n' "${STEP_RESULTS[@]}"; fi
   local elapsed=$((SECONDS - STARTED))
@@ -108,7 +114,7 @@ in_env() {
   printf '+'
   printf ' %q' "${assignments[@]}" "$@"
   printf '\n'
-  env -u DATABASE_URL -u REDIS_URL -u QTASKS_TEST_NOTIFIER -u DJANGO_SETTINGS_MODULE \
+  env -u DATABASE_URL -u REDIS_URL -u QTASKS_TEST_NOTIFIER -u QTASKS_TEST_PGBOUNCER_URL -u DJANGO_SETTINGS_MODULE \
     PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "${assignments[@]}" "$@"
 }
 
@@ -144,7 +150,8 @@ step_postgres() {
   shift 3
   local select=()
   if [ -n "$markers" ]; then select=(-m "$markers"); fi
-  pytest_in "$venv" "$report" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_URL_TESTS" "$@" -- \
+  pytest_in "$venv" "$report" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_URL_TESTS" \
+    QTASKS_TEST_PGBOUNCER_URL="$QT_PGBOUNCER_URL" "$@" -- \
     python -m pytest ${select[@]+"${select[@]}"}
 }
 
@@ -163,6 +170,7 @@ main() {
   qt_ensure_postgres
   qt_pg_create_db "$PG_DB"
   qt_ensure_redis
+  qt_start_pgbouncer "$PGBOUNCER_DIR"
   qt_ensure_chromium
 
   local py312 py311

@@ -2,7 +2,8 @@
 
 * Tests under ``tests/unit/``, ``tests/integration/``, ``tests/e2e/`` and ``tests/browser/``
   get that tier's marker, so ``-m "not e2e"`` works without marking every test by hand.
-* Tests marked ``redis`` or ``postgres`` need that server. Locally they are skipped when it
+* Tests marked ``redis``, ``postgres`` or ``pgbouncer`` need that server (``pgbouncer``: the
+  PgBouncer scripts/test.sh starts in transaction mode, at ``QTASKS_TEST_PGBOUNCER_URL``). Locally they are skipped when it
   is missing; when the ``CI`` environment variable is set they fail instead, so a broken
   CI service can never turn into a quietly green run of skips. The browser tier does the
   same for Playwright and Chromium (tests/browser/conftest.py).
@@ -39,6 +40,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("redis") and (problem := _redis_problem()):
         _missing_service(problem)
     if item.get_closest_marker("postgres") and (problem := _postgres_problem()):
+        _missing_service(problem)
+    if item.get_closest_marker("pgbouncer") and (problem := _pgbouncer_problem()):
         _missing_service(problem)
 
 
@@ -93,4 +96,19 @@ def _postgres_problem() -> str | None:
 
     if connection.vendor != "postgresql":
         return f"the database is {connection.vendor}, not PostgreSQL (set DATABASE_URL=postgres://...)"
+    return None
+
+
+@cache
+def _pgbouncer_problem() -> str | None:
+    """Why PgBouncer cannot be used, or None when ``QTASKS_TEST_PGBOUNCER_URL`` answers."""
+    url = os.environ.get("QTASKS_TEST_PGBOUNCER_URL")
+    if not url:
+        return "QTASKS_TEST_PGBOUNCER_URL is not set (scripts/test.sh starts a PgBouncer and sets it)"
+    import psycopg
+
+    try:
+        psycopg.connect(f"{url.rstrip('/')}/postgres", connect_timeout=2, prepare_threshold=None).close()
+    except psycopg.Error as exc:
+        return f"PgBouncer at {url} does not answer: {exc}"
     return None

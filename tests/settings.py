@@ -8,6 +8,10 @@ The environment chooses the servers (see scripts/test.sh):
 * ``REDIS_URL``: optional; tests marked ``redis`` use it (tests/conftest.py).
 * ``QTASKS_TEST_NOTIFIER=redis``: send wake-ups through ``RedisNotifier`` on ``REDIS_URL``
   instead of the notifier the database vendor gets by default.
+* ``QTASKS_TEST_LISTEN_DATABASE``: for a worker behind PgBouncer (``DATABASE_URL`` names
+  the pooler; tests/e2e/test_pgbouncer.py): the URL of the same database reached directly,
+  which the PostgreSQL notifier LISTENs through (alias ``direct``), or ``none`` for no
+  LISTEN at all (workers poll). Either way server-side cursors are off, as a pooler needs.
 * ``QTASKS_TEST_SCHEDULES``: ``QTASKS["SCHEDULES"]`` as JSON (tests/e2e/test_schedules.py
   gives it to the workers it starts). Default: none.
 """
@@ -110,6 +114,15 @@ if _notifier == "redis":
     }
 elif _notifier:
     raise ImproperlyConfigured(f"QTASKS_TEST_NOTIFIER must be 'redis' or unset, not {_notifier!r}")
+_listen_database = env.str("QTASKS_TEST_LISTEN_DATABASE", default="")
+if _listen_database:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    if _listen_database != "none":
+        DATABASES["direct"] = env.db_url_config(_listen_database)
+    QTASKS["NOTIFIER"] = {
+        "BACKEND": "qtasks_django.notifiers.postgres.PostgresNotifier",
+        "OPTIONS": {"listen_database": None if _listen_database == "none" else "direct"},
+    }
 
 # Django's Tasks framework (Django 6.0+) on our worker; the 5.2 leg has no django.tasks.
 TASKS = {

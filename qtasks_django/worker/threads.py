@@ -17,15 +17,20 @@ logger = logging.getLogger(__name__)
 
 
 class TaskThreads:
-    """A thread pool whose threads keep one connection each, all closed at shutdown.
+    """A thread pool whose threads keep one connection each, at most ``keep`` of them.
 
-    A worker is long-lived, so these threads keep their connection between tasks;
-    only a connection broken by a call is dropped at once. ``close`` closes the
-    rest, also those of threads still stuck in abandoned sync code.
+    A worker is long-lived, so up to ``keep`` threads (the worker's concurrency) keep
+    their connection between tasks; a thread beyond them (the pool has spares for sync
+    code abandoned past its ``max_time``) closes its connection after each call, so
+    the connections a worker holds stay bounded by its concurrency, not its pool size.
+    A connection broken by a call is dropped at once. ``close`` closes the rest, also
+    those of threads still stuck in abandoned sync code.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, keep: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(size, thread_name_prefix="qtasks-slot")
+        self._keep = size if keep is None else keep
+        self._keepers: set[int] = set()  # idents of the threads that keep their connection
         self._wrappers: list[Any] = []
         self._lock = threading.Lock()
 
@@ -53,6 +58,17 @@ class TaskThreads:
                 if not conn.is_usable():
                     conn.close()
                 conn.errors_occurred = False
+        if not any(conn.connection is not None for conn in connections.all(initialized_only=True)):
+            return
+        ident = threading.get_ident()
+        with self._lock:
+            keeps = ident in self._keepers or len(self._keepers) < self._keep
+            if keeps:
+                self._keepers.add(ident)
+        if not keeps:
+            for conn in connections.all(initialized_only=True):
+                if not conn.in_atomic_block:
+                    conn.close()
 
     def close(self) -> None:
         """Stop the threads (without waiting for stuck ones) and close every connection they opened."""

@@ -96,7 +96,7 @@ class Worker:
         """Make the slots, what runs in them, and what fills them."""
         # Spare threads: a sync task past its max_time keeps its thread until it
         # returns, and must not starve the tasks that take its slot.
-        self._threads = TaskThreads(2 * self.concurrency + 4)
+        self._threads = TaskThreads(2 * self.concurrency + 4, keep=self.concurrency)
         self._watchdog = LoopWatchdog(self._loop, self._loop_thread)
         self.cancels = CancelWatch(self.leases, self._loop)
         self.ahead = ClaimAhead(4 * self.concurrency)

@@ -151,7 +151,7 @@ def _run_one(
         stops.clear()
         if reason is not None:
             run.stop(reason)
-        outcome = loop.run_until_complete(run_to_outcome(run))
+        outcome = loop.run_until_complete(_run_and_close(run))
     except BaseException:
         outcome = Outcome(status=TaskStatus.ERROR, traceback=traceback_lib.format_exc())
     finally:
@@ -159,6 +159,19 @@ def _run_one(
         current.clear()
         close_old_connections()
     return outcome, run.ctx.log_lines if run else []
+
+
+async def _run_and_close(run: TaskRun) -> Outcome:
+    """Run ``run``, then close the database connections it opened.
+
+    Under a running event loop Django keeps connections in the asyncio task's context
+    (asgiref's ``Local``), not in the thread: each run starts with none, and one left
+    open here would never be seen again, a leaked session per task that used the ORM.
+    """
+    try:
+        return await run_to_outcome(run)
+    finally:
+        connections.close_all()
 
 
 def _ignore_stop_signals() -> None:

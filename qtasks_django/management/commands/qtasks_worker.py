@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from qtasks_django.management.options import integer_in, number_in
 from qtasks_django.notifiers import get_notifier
 from qtasks_django.tasks.app import get_app
 from qtasks_django.worker import Worker
+from qtasks_django.worker.sessions import name_sessions
 from qtasks_django.worker.supervisor import Supervisor
 
 #: The exit code of a worker that stopped itself because one of its own threads died.
@@ -103,6 +105,7 @@ class Command(BaseCommand):
             raise CommandError("; ".join(settings.refused.values()))
         self._configure_logging(options["log_level"], options["verbosity"])
         if options["processes"] > 1:
+            name_sessions(f"{options['worker_id'] or f'{socket.gethostname()}-{os.getpid()}'} supervisor")
             code = Supervisor(options["processes"], sys.argv).run()
             if code:
                 raise CommandError("a worker process failed (exit codes logged above)", returncode=code)
@@ -121,6 +124,7 @@ class Command(BaseCommand):
             worker_id=options["worker_id"],
             sync_pool=options["pool"],
         )
+        name_sessions(worker.id)  # before it starts: its threads and task processes inherit the name
         self._banner(worker)
         with stop_on_signals(worker):
             worker.run()
