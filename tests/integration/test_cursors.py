@@ -42,3 +42,41 @@ def test_a_closed_cursor_is_replaced() -> None:
     second = kept_cursor(connection)
 
     assert second is not first and not second.closed
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_cursor_prepares_what_asks_for_it_and_nothing_else() -> None:
+    from qtasks_django.queue.cursors import NEVER_BY_COUNT
+
+    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        pytest.skip("a database behind a transaction pooler keeps psycopg's prepare_threshold=None")
+    cursor = kept_cursor(connection)
+    cursor.execute("SELECT %s::int + 0", [1], prepare=True)
+    for _ in range(10):  # Django's own queries: never prepared, however often they run
+        with connection.cursor() as django_cursor:
+            django_cursor.execute("SELECT 1 + 0")
+
+    assert connection.connection.prepare_threshold == NEVER_BY_COUNT
+    with connection.cursor() as django_cursor:
+        django_cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in django_cursor.fetchall()]
+    assert prepared == ["SELECT $1::int + 0"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_marked_for_transaction_pooling_prepares_nothing() -> None:
+    connection.close()
+    marked = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
+    connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+    try:
+        cursor = kept_cursor(connection)
+        cursor.execute("SELECT %s::int + 0", [1], prepare=True)
+        with connection.cursor() as django_cursor:
+            django_cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert django_cursor.fetchone() == (0,)
+        assert connection.connection.prepare_threshold is None
+    finally:
+        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = marked
+        connection.close()
