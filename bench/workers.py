@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STATS_SETTLE_SECONDS = 2.5
 """Quiet time before ``pg_stat_database`` is read after work: a backend publishes its counts at
 most once a second, when it next ends a transaction, and an idle worker polls every second."""
+QUIET_PER_PROCESS = 5
+"""Transactions a second per idle worker process below which the database counts as quiet."""
 
 
 @dataclass
@@ -166,6 +168,7 @@ def herd(
     try:
         _wait_until_registered(processes, launched, worker)
         _wait_until_done(_enqueue(task_name, 3 * processes), worker)  # up and warm
+        _wait_until_quiet(processes)
         time.sleep(STATS_SETTLE_SECONDS)
         first, started = database_transactions(), time.monotonic()
         uuids = _enqueue_steadily(task_name, per_second, seconds)
@@ -207,6 +210,21 @@ def database_transactions() -> int:
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
         )
         return int(cursor.fetchone()[0])
+
+
+def _wait_until_quiet(processes: int, timeout: float = 30.0) -> None:
+    """Wait (at most ``timeout``) for two quiet seconds in a row: the workers' start-up is over.
+
+    A worker registers its tasks after its own row, and its first rescue sweep and heartbeat
+    follow; an idle one makes a few transactions a second (its polls), far below the bound.
+    """
+    deadline, quiet = time.monotonic() + timeout, 0
+    last = database_transactions()
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = database_transactions()
+        quiet = quiet + 1 if now - last <= QUIET_PER_PROCESS * processes + 10 else 0
+        last = now
 
 
 def _wait_until_registered(processes: int, launched: datetime, worker: WorkerProcess) -> None:
