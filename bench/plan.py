@@ -25,6 +25,15 @@ gates or the unique index cost. The task of a kind and variant is ``flow_task(ki
 """
 HISTORY_VARIANTS = ("concurrency", "rate")
 """The limited drains run again over the history (whose rows include theirs)."""
+SCALE_KIND = "sync"
+SCALE_PROCESS_COUNTS = (1, 2, 4, 8, 16)
+"""The scale-out series: drains of the sync no-op with ``--processes N`` (1 and 2 are the plain drains)."""
+SCALE_TARGET_PROCESSES = (8, 16)
+"""The process counts whose drain must stay within 10 % of the series' best."""
+HERD_PROCESS_COUNTS = (1, 16)
+"""The herd measure: the sync ``stamp`` enqueued steadily to 1, then to 16, idle worker processes."""
+HERD_RATIO = "herd_transactions_ratio"
+"""The transactions per task with the most idle processes divided by those with one."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class Plan:
     """Backlog of each peer's drain (``--peers``)."""
     latency_rate: float = 20.0
     latency_seconds: float = 10.0
+    herd_window: float | None = None
+    """The herd's counting windows last a multiple of this; None: the workers' rescue interval."""
     concurrency: int | None = None
 
     @classmethod
@@ -58,12 +69,23 @@ class Plan:
             history_rows=10_000,
             peer_backlog=1000,
             latency_seconds=1.5,
+            herd_window=5.0,
             concurrency=concurrency,
         )
 
 
 def drain_key(kind: str, processes: int, history: bool = False, variant: str = "") -> str:
     return f"drain_{kind}_p{processes}" + (f"_{variant}" if variant else "") + ("_history" if history else "")
+
+
+def scale_key(processes: int) -> str:
+    """The key of a scale-out drain's rate divided by the best rate of the series."""
+    return f"scale_{SCALE_KIND}_p{processes}"
+
+
+def herd_key(processes: int, metric: str) -> str:
+    """The key of a herd measure's ``metric``: ``p50``, ``p99`` or ``transactions`` (per task)."""
+    return f"herd_p{processes}_{metric}"
 
 
 def flow_task(kind: str, variant: str) -> str:
@@ -96,8 +118,10 @@ def measures_of(plan: Plan) -> dict[str, Measure]:
     ]
     for kind in TASK_KINDS:
         for processes in PROCESS_COUNTS:
-            label = f"drain: {kind}, {processes} process{'es' if processes > 1 else ''}"
-            items.append(Measure(drain_key(kind, processes), label, "tasks/s"))
+            items.append(
+                Measure(drain_key(kind, processes), f"drain: {kind}, {_processes(processes)}", "tasks/s")
+            )
+    items += _scale_measures()
     for kind in TASK_KINDS:
         items.append(
             Measure(
@@ -109,10 +133,45 @@ def measures_of(plan: Plan) -> dict[str, Measure]:
     for kind in TASK_KINDS:
         for pct in (50, 99):
             items.append(Measure(f"latency_{kind}_p{pct}", f"enqueue→start p{pct}: {kind}", "ms"))
+    items += _herd_measures()
     for role in ("worker", "task child", "supervisor"):
         key = "rss_" + role.replace(" ", "_")
         items.append(Measure(key, f"peak RSS: {role}", "MB", statistic="max"))
     return {m.key: m for m in items}
+
+
+def _scale_measures() -> list[Measure]:
+    """The drains with more processes than the plain ones, then each rate of the series / the best."""
+    items = [
+        Measure(drain_key(SCALE_KIND, processes), f"drain: {SCALE_KIND}, {_processes(processes)}", "tasks/s")
+        for processes in SCALE_PROCESS_COUNTS
+        if processes not in PROCESS_COUNTS
+    ]
+    most = SCALE_PROCESS_COUNTS[-1]
+    items += [
+        Measure(scale_key(processes), f"drain: {_processes(processes)} / best of 1-{most}", "x")
+        for processes in SCALE_PROCESS_COUNTS
+    ]
+    return items
+
+
+def _herd_measures() -> list[Measure]:
+    """Latency and database transactions per task with 1 and with 16 idle worker processes."""
+    items = []
+    for processes in HERD_PROCESS_COUNTS:
+        idle = f"{_processes(processes)} idle"
+        items += [
+            Measure(herd_key(processes, "p50"), f"enqueue→start p50: {idle}", "ms"),
+            Measure(herd_key(processes, "p99"), f"enqueue→start p99: {idle}", "ms"),
+            Measure(herd_key(processes, "transactions"), f"transactions: {idle}", "per task"),
+        ]
+    one, most = HERD_PROCESS_COUNTS[0], HERD_PROCESS_COUNTS[-1]
+    items.append(Measure(HERD_RATIO, f"transactions per task, {most} idle / {one}", "x"))
+    return items
+
+
+def _processes(count: int) -> str:
+    return f"{count} process{'es' if count > 1 else ''}"
 
 
 def _flow_measures(plan: Plan, history: str) -> list[Measure]:
@@ -148,7 +207,11 @@ def _short_count(count: int) -> str:
 
 
 def targets() -> list[Target]:
-    """Return the issue's targets (ratios are to the raw INSERT+COMMIT rate of the same run)."""
+    """Return the issue's targets (``relative_to`` ratios are to the raw INSERT+COMMIT rate of the same run).
+
+    Scale-out: 8 and 16 processes drain within 10 % of the series' best. No thundering herd: an
+    enqueue costs 16 idle processes at most twice the database transactions it costs one.
+    """
     goals = [
         Target("enqueue_single", 0.75, relative_to="raw_insert"),
         Target("enqueue_bulk", 10.0, relative_to="raw_insert"),
@@ -158,6 +221,8 @@ def targets() -> list[Target]:
         goals += [Target(flat_key(kind, v), 0.8) for v in ("", *HISTORY_VARIANTS)]
         goals.append(Target(f"latency_{kind}_p50", 3.0, higher_is_better=False))
         goals.append(Target(f"latency_{kind}_p99", 10.0, higher_is_better=False))
+    goals += [Target(scale_key(processes), 0.9) for processes in SCALE_TARGET_PROCESSES]
+    goals.append(Target(HERD_RATIO, 2.0, higher_is_better=False))  # no thundering herd
     goals += [
         Target(f"rss_{role}", 64.0, higher_is_better=False) for role in ("worker", "task_child", "supervisor")
     ]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+K = TypeVar("K")
 
 SUBSTRATE = "raw_insert"
 """The yardstick: single-row INSERT + COMMIT per second on the same database, same run."""
@@ -84,6 +86,12 @@ def ratio(value: float | None, reference: float | None) -> float | None:
     if value is None or not reference:
         return None
     return value / reference
+
+
+def shares_of_best(values: Mapping[K, float | None]) -> dict[K, float | None]:
+    """Return each value divided by the largest of them (None where a value is missing)."""
+    best = max((v for v in values.values() if v is not None), default=None)
+    return {key: ratio(value, best) for key, value in values.items()}
 
 
 def format_number(value: float | None, unit: str = "") -> str:

@@ -11,6 +11,8 @@ use a database of its own). Measures, each --repeat times (median reported):
   enqueue_single / _bulk  noop.add_task(i) one per call; app.add_tasks() in chunks
   drain_*                 `manage.py qtasks_worker --burst --processes 1|2` draining a
                           backlog of sync and of async no-op tasks (first start to last finish)
+  drain_sync_p4|8|16,     the sync drain with --processes 4, 8 and 16 too; each rate of the
+  scale_*                 series 1..16 divided by the series' best
   drain_*_history, flat_* the 1-process drains again with 1,000,000 finished rows in the table
   *_unique, drain_*_p1_*  flow control: add_task/add_tasks of a unique=True task; 1-process
   flow_*                  drains of no-ops behind a concurrency limit (= the worker's slots),
@@ -18,6 +20,8 @@ use a database of its own). Measures, each --repeat times (median reported):
                           unique=True; each divided by the plain one of the same round
                           (the limited drains run over the history too)
   latency_*               enqueue→start at 20 tasks/s to an idle worker (the task records its start)
+  herd_*                  latency of `stamp` at 20 tasks/s to 1, then 16, idle worker processes,
+                          and the database's transactions per task beyond the idle ones
   rss_*                   peak RSS (VmHWM) of every worker process and its children
   peer_* (--peers)        Celery, Dramatiq and Procrastinate, each in its own virtualenv
                           (.venv/peers/<peer>, built from bench/peers/requirements-<peer>.txt):

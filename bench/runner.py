@@ -13,17 +13,23 @@ from bench.peers.client import PeerBench
 from bench.peers.table import peer_key
 from bench.plan import (
     FLOW_VARIANTS,
+    HERD_PROCESS_COUNTS,
+    HERD_RATIO,
     HISTORY_VARIANTS,
     PROCESS_COUNTS,
+    SCALE_KIND,
+    SCALE_PROCESS_COUNTS,
     TASK_KINDS,
     Plan,
     cost_key,
     drain_key,
     flat_key,
     flow_task,
+    herd_key,
     history_tasks,
+    scale_key,
 )
-from bench.report import Measure, median, percentile, ratio
+from bench.report import Measure, median, percentile, ratio, shares_of_best
 
 
 class Runner:
@@ -40,6 +46,7 @@ class Runner:
             _progress(f"round {round_number} of {self.plan.repeat}")
             self.round()
         self.history()
+        self.series_ratios()
         measures.clear_tasks()
         return self.errors
 
@@ -71,9 +78,14 @@ class Runner:
         for kind in TASK_KINDS:
             for processes in PROCESS_COUNTS:
                 plain[kind, processes] = self.drain(kind, processes, history=False)
+        for processes in SCALE_PROCESS_COUNTS:
+            if processes not in PROCESS_COUNTS:
+                self.drain(SCALE_KIND, processes, history=False)
         self.flow_round(single, bulk, {kind: plain[kind, 1] for kind in TASK_KINDS})
         for kind in TASK_KINDS:
             self.latency(kind)
+        for processes in HERD_PROCESS_COUNTS:
+            self.herd(processes)
         for peer in self.peers.names if self.peers else ():
             self.peer_round(peer)
 
@@ -127,6 +139,38 @@ class Runner:
         self.add(f"latency_{kind}_p50", p50)
         self.add(f"latency_{kind}_p99", p99)
         self.add_rss(result.rss_mb)
+
+    def herd(self, processes: int) -> None:
+        plan = self.plan
+        task_name = TASK_KINDS["sync"][1]
+        from qtasks_django.conf import settings  # read once Django is set up (run.py)
+
+        window = plan.herd_window or float(settings.RESCUE_INTERVAL)
+        run = partial(
+            workers.herd,
+            task_name,
+            processes,
+            plan.latency_rate,
+            plan.latency_seconds,
+            plan.concurrency,
+            window,
+        )
+        result = self.attempt(f"herd_p{processes}", run)
+        if result is None or not result.latencies_ms:
+            return
+        p50, p99 = workers.latency_percentiles(result)
+        self.add(herd_key(processes, "p50"), p50)
+        self.add(herd_key(processes, "p99"), p99)
+        self.add(herd_key(processes, "transactions"), result.transactions_per_task)
+
+    def series_ratios(self) -> None:
+        """Each scale-out drain against the series' best, and the herd's transactions, from the medians."""
+        rates = {p: self.measures[drain_key(SCALE_KIND, p)].value for p in SCALE_PROCESS_COUNTS}
+        for processes, share in shares_of_best(rates).items():
+            self.add(scale_key(processes), share)
+        one, most = (self.measures[herd_key(p, "transactions")].value for p in HERD_PROCESS_COUNTS)
+        if one is not None and most is not None and one > 0 and most >= 0:  # below 0 is noise, not a cost
+            self.add(HERD_RATIO, ratio(most, one))
 
     def peer_round(self, peer: str) -> None:
         """The peer's measures of a round, each in the peer's virtualenv (``bench.peers``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -9,13 +10,22 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from django.db import connection
+from django.utils import timezone
 
 from bench import measures
 from bench.report import percentile
 from bench.rss import TreeSampler
 
 ROOT = Path(__file__).resolve().parent.parent
+STATS_SETTLE_SECONDS = 2.5
+"""Quiet time before ``pg_stat_database`` is read after work: a backend publishes its counts at
+most once a second, when it next ends a transaction, and an idle worker polls every second."""
+QUIET_PER_PROCESS = 5
+"""Transactions a second per idle worker process below which the database counts as quiet."""
 
 
 @dataclass
@@ -26,6 +36,7 @@ class WorkerResult:
     wall_seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     rss_mb: dict[str, float] = field(default_factory=dict)
+    transactions_per_task: float | None = None
 
 
 def worker_command(processes: int, concurrency: int | None, burst: bool) -> list[str]:
@@ -133,6 +144,101 @@ def latency(task_name: str, per_second: float, seconds: float, concurrency: int 
     if len(samples) != len(uuids):
         raise RuntimeError(f"{len(samples)} of {len(uuids)} tasks recorded a start; log:\n{log}")
     return WorkerResult(rate=len(samples) / seconds, latencies_ms=samples, rss_mb=sampler.by_role())
+
+
+def herd(
+    task_name: str,
+    processes: int,
+    per_second: float,
+    seconds: float,
+    concurrency: int | None,
+    window_unit: float,
+) -> WorkerResult:
+    """Enqueue ``task_name`` steadily to ``processes`` idle workers: latencies and transactions per task.
+
+    The transactions are the bench database's (``pg_stat_database``: the enqueues, the workers'
+    wake-ups, claims and finishes) while the tasks are enqueued and run, minus those of an idle
+    window of the same length right after (the workers' polls and heartbeats). Both windows
+    last a whole multiple of ``window_unit``, the workers' rescue interval in a full run: every
+    process sweeps once per interval, and each window then holds as many sweeps as the other.
+    """
+    measures.clear_tasks()
+    launched = timezone.now()
+    worker = WorkerProcess(processes, concurrency, burst=False)
+    try:
+        _wait_until_registered(processes, launched, worker)
+        _wait_until_done(_enqueue(task_name, 3 * processes), worker)  # up and warm
+        _wait_until_quiet(processes)
+        time.sleep(STATS_SETTLE_SECONDS)
+        first, started = database_transactions(), time.monotonic()
+        uuids = _enqueue_steadily(task_name, per_second, seconds)
+        _wait_until_done(uuids, worker)
+        time.sleep(STATS_SETTLE_SECONDS)
+        window = whole_windows(time.monotonic() - started, window_unit)
+        time.sleep(max(0.0, started + window - time.monotonic()))
+        busy = database_transactions() - first
+        first = database_transactions()
+        time.sleep(window)
+        idle = database_transactions() - first
+    finally:
+        log = worker.close()
+    samples = _latencies_ms(uuids)
+    if len(samples) != len(uuids):
+        raise RuntimeError(f"{len(samples)} of {len(uuids)} tasks recorded a start; log:\n{log}")
+    return WorkerResult(
+        rate=len(samples) / seconds,
+        latencies_ms=samples,
+        transactions_per_task=transactions_per_task(busy, idle, len(uuids)),
+    )
+
+
+def whole_windows(elapsed: float, unit: float) -> float:
+    """Return ``elapsed`` seconds rounded up to a whole number (at least 1) of ``unit``."""
+    return max(1, math.ceil(elapsed / unit)) * unit
+
+
+def transactions_per_task(busy: int, idle: int, tasks: int) -> float:
+    """Return the transactions a task cost: those of the busy window beyond the idle one's, per task."""
+    return (busy - idle) / tasks
+
+
+def database_transactions() -> int:
+    """Return the bench database's committed plus rolled back transactions so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # read the counters anew, not a cached copy
+        cursor.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _wait_until_quiet(processes: int, timeout: float = 30.0) -> None:
+    """Wait (at most ``timeout``) for two quiet seconds in a row: the workers' start-up is over.
+
+    A worker registers its tasks after its own row, and its first rescue sweep and heartbeat
+    follow; an idle one makes a few transactions a second (its polls), far below the bound.
+    """
+    deadline, quiet = time.monotonic() + timeout, 0
+    last = database_transactions()
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = database_transactions()
+        quiet = quiet + 1 if now - last <= QUIET_PER_PROCESS * processes + 10 else 0
+        last = now
+
+
+def _wait_until_registered(processes: int, launched: datetime, worker: WorkerProcess) -> None:
+    """Wait until the ``processes`` workers started after ``launched`` have each registered."""
+    from qtasks_django.models import WorkerRecord
+
+    deadline = time.monotonic() + 60
+    started = WorkerRecord.objects.filter(started_at__gte=launched, stopped_at__isnull=True)
+    while started.count() < processes:
+        if worker.exited() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{started.count()} of {processes} workers registered; its last log lines:\n{worker.close()}"
+            )
+        time.sleep(0.1)
 
 
 def _enqueue(task_name: str, count: int) -> list[object]:

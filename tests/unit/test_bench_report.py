@@ -12,15 +12,20 @@ from bench import plot
 from bench.output import BLOCK_END, BLOCK_START, replace_block
 from bench.plan import (
     FLOW_VARIANTS,
+    HERD_PROCESS_COUNTS,
+    HERD_RATIO,
     HISTORY_VARIANTS,
+    SCALE_PROCESS_COUNTS,
     TASK_KINDS,
     Plan,
     cost_key,
     drain_key,
     flat_key,
     flow_task,
+    herd_key,
     history_tasks,
     measures_of,
+    scale_key,
     targets,
 )
 from bench.report import (
@@ -32,8 +37,10 @@ from bench.report import (
     percentile,
     ratio,
     rows,
+    shares_of_best,
     text_table,
 )
+from bench.workers import transactions_per_task, whole_windows
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -58,6 +65,24 @@ def test_ratio_is_none_without_both_numbers() -> None:
     assert ratio(None, 1000.0) is None
     assert ratio(1500.0, None) is None
     assert ratio(1500.0, 0.0) is None
+
+
+def test_each_rate_of_a_series_is_a_share_of_its_best() -> None:
+    shares = shares_of_best({1: 1000.0, 2: 1250.0, 8: 1125.0, 16: None})
+
+    assert shares == {1: 0.8, 2: 1.0, 8: 0.9, 16: None}
+    assert shares_of_best({1: None}) == {1: None}
+
+
+def test_a_task_costs_the_transactions_beyond_the_idle_workers() -> None:
+    assert transactions_per_task(busy=700, idle=100, tasks=200) == 3.0
+    assert transactions_per_task(busy=100, idle=100, tasks=200) == 0.0
+
+
+def test_the_herd_counts_over_whole_rescue_intervals() -> None:
+    assert whole_windows(12.6, 15.0) == 15.0
+    assert whole_windows(15.2, 15.0) == 30.0
+    assert whole_windows(0.0, 15.0) == 15.0
 
 
 def test_a_measure_reports_its_median_or_its_maximum() -> None:
@@ -125,6 +150,8 @@ def test_every_issue_target_is_checked() -> None:
         assert goals[(f"latency_{kind}_p99", None)] == 10.0
         assert goals[(f"flat_{kind}", None)] == 0.8
     assert goals[("rss_worker", None)] == goals[("rss_task_child", None)] == 64.0
+    assert goals[("scale_sync_p8", None)] == goals[("scale_sync_p16", None)] == 0.9
+    assert goals[(HERD_RATIO, None)] == 2.0
     assert set(measures_of(Plan())) >= {key for key, _ in goals}
 
 
@@ -153,6 +180,26 @@ def test_each_flow_drain_has_its_task_its_rate_and_its_ratio_to_the_plain_drain(
     }
     goals = {t.key: t.bound for t in targets()}
     assert all(goals[flat_key(kind, v)] == 0.8 for kind in TASK_KINDS for v in HISTORY_VARIANTS)
+
+
+def test_the_scale_out_series_and_the_herd_have_their_measures() -> None:
+    measures = measures_of(Plan())
+
+    assert SCALE_PROCESS_COUNTS == (1, 2, 4, 8, 16)
+    for processes in SCALE_PROCESS_COUNTS:
+        assert measures[drain_key("sync", processes)].unit == "tasks/s"
+        assert measures[scale_key(processes)].unit == "x"
+    assert measures["drain_sync_p16"].label == "drain: sync, 16 processes"
+    assert HERD_PROCESS_COUNTS == (1, 16)
+    for processes in HERD_PROCESS_COUNTS:
+        assert measures[herd_key(processes, "p50")].unit == measures[herd_key(processes, "p99")].unit == "ms"
+        assert measures[herd_key(processes, "transactions")].unit == "per task"
+    assert (
+        next(t for t in targets() if t.key == HERD_RATIO).met(
+            {HERD_RATIO: Measure(HERD_RATIO, "herd", "x", runs=[2.5])}
+        )
+        is False
+    )
 
 
 def test_the_chart_is_valid_svg_with_a_bar_per_measured_value() -> None:
