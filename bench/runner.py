@@ -168,9 +168,11 @@ class Runner:
         rates = {p: self.measures[drain_key(SCALE_KIND, p)].value for p in SCALE_PROCESS_COUNTS}
         for processes, share in shares_of_best(rates).items():
             self.add(scale_key(processes), share)
-        one, most = (self.measures[herd_key(p, "transactions")].value for p in HERD_PROCESS_COUNTS)
-        if one is not None and most is not None and one > 0 and most >= 0:  # below 0 is noise, not a cost
-            self.add(HERD_RATIO, ratio(most, one))
+        fewest, most = HERD_PROCESS_COUNTS[0], HERD_PROCESS_COUNTS[-1]
+        one, many = (self.measures[herd_key(p, "transactions")].value for p in (fewest, most))
+        if one is not None and many is not None and one > 0 and many >= 0:  # below 0 is noise, not a cost
+            # What each further idle worker costs an enqueued task: its wake-up's statements.
+            self.add(HERD_RATIO, (many - one) / (most - fewest))
 
     def peer_round(self, peer: str) -> None:
         """The peer's measures of a round, each in the peer's virtualenv (``bench.peers``)."""
