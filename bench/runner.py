@@ -22,6 +22,7 @@ from bench.plan import (
     TASK_KINDS,
     Plan,
     cost_key,
+    doubling_key,
     drain_key,
     flat_key,
     flow_task,
@@ -165,6 +166,9 @@ class Runner:
 
     def series_ratios(self) -> None:
         """Each scale-out drain against the series' best, and the herd's transactions, from the medians."""
+        for kind in TASK_KINDS:
+            one, two = (self.measures[drain_key(kind, p)].value for p in (1, 2))
+            self.add(doubling_key(kind), ratio(two, one))
         rates = {p: self.measures[drain_key(SCALE_KIND, p)].value for p in SCALE_PROCESS_COUNTS}
         for processes, share in shares_of_best(rates).items():
             self.add(scale_key(processes), share)

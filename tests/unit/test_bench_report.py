@@ -142,12 +142,13 @@ def test_text_and_markdown_tables_have_a_line_per_row() -> None:
 def test_every_issue_target_is_checked() -> None:
     goals = {(t.key, t.relative_to): t.bound for t in targets()}
 
-    assert goals[("enqueue_single", "raw_insert")] == 0.75
-    assert goals[("enqueue_bulk", "raw_insert")] == 10.0
+    assert goals[("enqueue_single", "raw_insert")] == 0.8
+    assert goals[("enqueue_bulk", "raw_insert")] == 8.0
     for kind in ("sync", "async"):
         assert goals[(f"drain_{kind}_p1", "raw_insert")] == goals[(f"drain_{kind}_p2", "raw_insert")] == 1.0
         assert goals[(f"latency_{kind}_p50", None)] == 3.0
-        assert goals[(f"latency_{kind}_p99", None)] == 10.0
+        assert goals[(f"latency_{kind}_p99", None)] == 6.0
+        assert goals[(f"doubling_{kind}", None)] == 1.8
         assert goals[(f"flat_{kind}", None)] == 0.8
     assert goals[("rss_worker", None)] == goals[("rss_task_child", None)] == 64.0
     assert goals[("scale_sync_p8", None)] == goals[("scale_sync_p16", None)] == 0.9
