@@ -1,12 +1,18 @@
-"""Child processes that run sync tasks, one task at a time each.
+"""Child processes that run sync tasks, one task at a time each, started as tasks need them.
 
 A sync function cannot be stopped from outside its thread: ``while True: pass``
 ignores every request. Run in a forked child, it can be: past ``max_time`` or a
-cancel's grace period the worker kills the child and starts a fresh one. A task
-that calls ``os._exit`` or crashes the interpreter ends only itself. Children
-are forked by a single-threaded zygote (``zygote.py``, where the code that runs
-inside them lives), die with the worker (``PR_SET_PDEATHSIG``), and are
-replaced after ``CHILD_MAX_TASKS`` tasks so memory stays flat.
+cancel's grace period the worker kills the child. A task that calls ``os._exit``
+or crashes the interpreter ends only itself. Children are forked by a
+single-threaded zygote (``zygote.py``, where the code that runs inside them
+lives), die with the worker (``PR_SET_PDEATHSIG``), and are replaced after
+``CHILD_MAX_TASKS`` tasks so memory stays flat.
+
+How many: one from the start, another whenever a sync task has waited
+``SPAWN_AFTER`` for a child while every child was busy, up to one per slot; a child
+idle for ``idle_timeout`` exits, down to one. Short tasks are served by one or two
+children (each process is some 45 MB of resident memory), while tasks that block
+each get their own a few tens of milliseconds after they start.
 
 Messages (pickled over pipes): the worker sends ``("run", record)`` and the child
 answers ``("done", outcome, log_lines)`` on one pipe; ``("stop", uuid, reason)`` goes
@@ -19,15 +25,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import threading
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..status import TaskStatus
 from ..tasks.execution import Outcome
+from .task_process import TaskProcess
 from .zygote import fork_quietly, zygote_main
 
 if TYPE_CHECKING:
@@ -36,95 +43,49 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("qtasks_django.worker")
 
-
-class TaskProcess:
-    """The worker's handle on one child: its pid, its two pipes, its task count."""
-
-    def __init__(self, pid: int, conn: Connection, control: Connection | None = None) -> None:
-        self.pid = pid
-        self.conn = conn
-        self.control = control
-        self.tasks_done = 0
-        self.reply: asyncio.Future[Any] | None = None  # the running task's answer, set by ``on_readable``
-        self.watched = False  # whether the event loop reads its answers
-        self._control_lock = threading.Lock()  # the claim loop and the event loop both stop tasks
-
-    def send(self, *message: Any) -> bool:
-        """Send a message on the task pipe; return False if the child is gone."""
-        return _send(self.conn, message)
-
-    def send_stop(self, uuid: Any, reason: str) -> bool:
-        """Ask the child to stop task ``uuid``, on the control pipe its stop thread reads."""
-        if self.control is None:
-            return False
-        with self._control_lock:
-            return _send(self.control, ("stop", uuid, reason))
-
-    def on_readable(self) -> None:
-        """The event loop's reader callback: hand the child's answer (None if it died) to the task."""
-        try:
-            message = self.conn.recv()
-        except (EOFError, OSError):
-            message = None
-        reply = self.reply
-        if reply is not None and not reply.done():
-            reply.set_result(message)
-        elif message is None:
-            asyncio.get_running_loop().remove_reader(self.conn.fileno())  # gone while idle
-
-    def close_pipes(self) -> None:
-        self.conn.close()
-        if self.control is not None:
-            self.control.close()
-
-    def kill(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def reap(self, timeout: float = 5.0) -> str:
-        """Wait for the child to exit; return how it ended, for a traceback."""
-        self.close_pipes()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # the zygote's child: it reaps it, we only see it gone
-                if not _alive(self.pid):
-                    return "ended"
-                pid = 0
-            if pid:
-                code = os.waitstatus_to_exitcode(status)
-                return (
-                    f"killed by signal {signal.Signals(-code).name}"
-                    if code < 0
-                    else f"exited with code {code}"
-                )
-            if time.monotonic() > deadline:
-                self.kill()
-                deadline = time.monotonic() + timeout
-            time.sleep(0.005)
+#: Seconds a sync task waits for a busy child before the pool forks another. Long enough
+#: that no-op tasks queued behind one another on one child never reach it; short enough
+#: that a task queued behind a blocking one starts about at once (it counts in max_time).
+SPAWN_AFTER = 0.05
 
 
 class TaskProcesses:
-    """A pool of ``size`` children; ``execute`` runs one sync task in an idle one."""
+    """Task processes started on demand, at most ``size``; ``execute`` runs a sync task in one."""
 
-    def __init__(self, size: int, *, app: QueueTasks, components: dict[str, Any], max_tasks: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        app: QueueTasks,
+        components: dict[str, Any],
+        max_tasks: int,
+        idle_timeout: float = 60.0,
+    ) -> None:
         self.size = size
         self.app = app
         self.components = components
         self.max_tasks = max_tasks
+        self.idle_timeout = idle_timeout
+        self.on_change: Any = None  # wakes the worker's main thread (which then calls ``check``)
+        self.broken: str | None = None  # why no child can be started any more
         self._lock = threading.Lock()
         self._children: dict[int, TaskProcess] = {}
+        # Last in, first out: the child that just finished takes the next task, so that
+        # children a burst started sit idle once it is over, and retire.
         self._idle: list[TaskProcess] = []
-        self.on_change: Any = None  # called when a child is gone (the worker then replenishes)
+        self._waiting: deque[asyncio.Future[TaskProcess]] = deque()  # tasks waiting for a child, in order
+        self._retiring: asyncio.TimerHandle | None = None
         self._zygote: TaskProcess | None = None
+
+    @property
+    def count(self) -> int:
+        """How many children there are now."""
+        return len(self._children)
 
     # -- the worker's main thread ------------------------------------------------
 
     def start(self) -> None:
-        """Fork the zygote, then the first children. Call before the worker starts any thread.
+        """Fork the zygote, then the first child. Call before the worker starts any thread.
 
         Children are forked by the zygote, a process that never has a second thread:
         forking the worker itself once its threads run could copy a lock one of them
@@ -142,26 +103,12 @@ class TaskProcesses:
                 os._exit(status)
         theirs.close()
         self._zygote = TaskProcess(pid, ours)  # type: ignore[arg-type]
-        self.replenish()
+        self._add(self._spawn())
 
-    def replenish(self) -> None:
-        """Have the zygote fork children until there are ``size``. Call from the main thread only."""
-        while len(self._children) < self.size:
-            child = self._spawn()
-            with self._lock:
-                self._children[child.pid] = child
-                self._idle.append(child)
-
-    def _spawn(self) -> TaskProcess:
-        zygote = self._zygote
-        if zygote is None:
-            raise RuntimeError("TaskProcesses.start() was not called")
-        sock: socket.socket = zygote.conn  # type: ignore[assignment]
-        sock.sendall(b"f")
-        message, fds, _flags, _addr = socket.recv_fds(sock, 32, 2)
-        if not message or len(fds) != 2:
-            raise RuntimeError("the task-process zygote is gone; restart the worker")
-        return TaskProcess(int(message), Connection(fds[0]), Connection(fds[1]))
+    def check(self) -> None:
+        """Raise if the zygote is gone: the worker cannot run sync tasks any more and must stop."""
+        if self.broken is not None:
+            raise RuntimeError(self.broken)
 
     def close(self, timeout: float = 5.0) -> None:
         """End every child (idle ones exit when their pipe closes, the rest are killed), then the zygote."""
@@ -183,7 +130,7 @@ class TaskProcesses:
 
     async def execute(self, run: TaskRun) -> Outcome:
         """Run ``run`` in a child and return its outcome; a cancel here kills the child."""
-        # None only while a dead child is replaced, so a cancel then kills nothing. Declared
+        # None while the task waits for a child, so a cancel then kills nothing. Declared
         # apart from the assignment so that mypy knows it holds a child from here on.
         child: TaskProcess | None
         child = await self._acquire()
@@ -224,51 +171,130 @@ class TaskProcesses:
             )
         _, outcome, log_lines = message
         run.ctx.log_lines.extend(log_lines)
-        self._give_back(child)
+        child.tasks_done += 1
+        if self.max_tasks and child.tasks_done >= self.max_tasks:
+            self._retire(child)  # its pipe closes: it exits; the next task that needs one forks another
+            self._serve_waiting()
+        else:
+            self._give_back(child)
         return outcome
 
     async def _acquire(self) -> TaskProcess:
-        while True:
-            with self._lock:
-                if self._idle:
-                    return self._idle.pop()
-            if self.on_change:
-                self.on_change()  # a child is missing: the main thread forks one
-            await asyncio.sleep(0.002)
+        """An idle child; else the next one to finish, or a new one after ``SPAWN_AFTER``."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        if not self._children and (child := self._started()) is not None:
+            return child  # none at all (recycled, crashed): nothing to wait for
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[TaskProcess] = loop.create_future()
+        self._waiting.append(waiter)
+        timer = loop.call_later(SPAWN_AFTER, self._grow_for, waiter)
+        try:
+            return await waiter
+        except BaseException:  # cancelled while waiting (max_time, a forced cancel, shutdown)
+            if waiter.done() and not waiter.cancelled():
+                self._give_back(waiter.result())  # handed over just before: the next task takes it
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
+            raise
+        finally:
+            timer.cancel()
+
+    def _grow_for(self, waiter: asyncio.Future[TaskProcess]) -> None:
+        """``waiter`` waited ``SPAWN_AFTER`` with every child busy: fork one for it, if a slot allows."""
+        if waiter.done() or len(self._children) >= self.size or (child := self._started()) is None:
+            return
+        with contextlib.suppress(ValueError):
+            self._waiting.remove(waiter)
+        waiter.set_result(child)
 
     def _give_back(self, child: TaskProcess) -> None:
-        child.tasks_done += 1
-        if self.max_tasks and child.tasks_done >= self.max_tasks:
-            self._discard(child)  # its pipe closes: it exits; a fresh one replaces it
-            return
+        """Hand ``child`` to the first task waiting for one, or put it with the idle ones."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(child)
+                return
+        child.idle_since = time.monotonic()
         with self._lock:
-            if child.pid in self._children:
+            if child.pid not in self._children:
+                return
+            self._idle.append(child)
+        if self._retiring is None and len(self._children) > 1:
+            self._retiring = asyncio.get_running_loop().call_later(self.idle_timeout, self._retire_idle)
+
+    def _serve_waiting(self) -> None:
+        """A child is gone: if a task waits and a slot allows, fork its successor for it now."""
+        if any(not waiter.done() for waiter in self._waiting) and len(self._children) < self.size:
+            if (child := self._started()) is not None:
+                self._give_back(child)
+
+    def _retire_idle(self) -> None:
+        """End the children idle for ``idle_timeout`` (least recently used first), keeping one."""
+        self._retiring = None
+        now = time.monotonic()
+        with self._lock:
+            expired = [c for c in self._idle if now - c.idle_since >= self.idle_timeout]
+            expired = expired[: max(0, len(self._children) - 1)]
+            for child in expired:
+                self._idle.remove(child)
+                self._children.pop(child.pid, None)
+        for child in expired:
+            child.unwatch()
+            child.close_pipes()  # it exits when it reads the end of its pipe
+        if len(self._children) > 1:
+            oldest = min((c.idle_since for c in self._idle), default=now)
+            delay = max(0.01, oldest + self.idle_timeout - now)
+            self._retiring = asyncio.get_running_loop().call_later(delay, self._retire_idle)
+
+    def _started(self) -> TaskProcess | None:
+        """Fork a child now (a millisecond or two of this loop), busy from the start; None if none can be.
+
+        Without a zygote the task waits on, until the worker, woken to stop, releases it.
+        """
+        if self.broken is not None:
+            return None
+        try:
+            child = self._spawn()
+        except (OSError, RuntimeError) as exc:
+            self.broken = f"the task-process zygote is gone ({exc}); restart the worker"
+            if self.on_change:
+                self.on_change()  # the main thread raises it from ``check``: the worker stops
+            return None
+        self._add(child, idle=False)
+        return child
+
+    def _add(self, child: TaskProcess, idle: bool = True) -> None:
+        with self._lock:
+            self._children[child.pid] = child
+            if idle:
+                child.idle_since = time.monotonic()
                 self._idle.append(child)
 
-    def _discard(self, child: TaskProcess) -> str:
+    def _spawn(self) -> TaskProcess:
+        zygote = self._zygote
+        if zygote is None:
+            raise RuntimeError("TaskProcesses.start() was not called")
+        sock: socket.socket = zygote.conn  # type: ignore[assignment]
+        sock.sendall(b"f")
+        message, fds, _flags, _addr = socket.recv_fds(sock, 32, 2)
+        if not message or len(fds) != 2:
+            raise RuntimeError("no child came back")
+        return TaskProcess(int(message), Connection(fds[0]), Connection(fds[1]))
+
+    def _retire(self, child: TaskProcess) -> None:
+        """Let ``child`` go without waiting for it: it exits when its pipe closes."""
         with self._lock:
             self._children.pop(child.pid, None)
-        with contextlib.suppress(ValueError, OSError):  # its pipe may be closed already
-            asyncio.get_running_loop().remove_reader(child.conn.fileno())
+        child.unwatch()
+        child.close_pipes()
+
+    def _discard(self, child: TaskProcess) -> str:
+        """Forget a child that died or was killed; return how it ended."""
+        with self._lock:
+            self._children.pop(child.pid, None)
+        child.unwatch()
         how = child.reap()
-        if self.on_change:
-            self.on_change()
+        self._serve_waiting()
         return how
-
-
-def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
-    try:
-        conn.send(message)
-    except (OSError, ValueError):  # the child is gone, or its pipe closed
-        return False
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

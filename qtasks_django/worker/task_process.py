@@ -1,0 +1,112 @@
+"""The worker's handle on one task process: its pid, its two pipes, how it ended.
+
+The pool that starts, hands out and retires them is ``processes.TaskProcesses``; the
+code that runs inside them is in ``zygote.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+class TaskProcess:
+    """The worker's handle on one child: its pid, its two pipes, its task count."""
+
+    def __init__(self, pid: int, conn: Connection, control: Connection | None = None) -> None:
+        self.pid = pid
+        self.conn = conn
+        self.control = control
+        self.tasks_done = 0
+        self.idle_since = 0.0  # time.monotonic() when it last went idle (for retiring it)
+        self.reply: asyncio.Future[Any] | None = None  # the running task's answer, set by ``on_readable``
+        self.watched = False  # whether the event loop reads its answers
+        self._control_lock = threading.Lock()  # the claim loop and the event loop both stop tasks
+
+    def send(self, *message: Any) -> bool:
+        """Send a message on the task pipe; return False if the child is gone."""
+        return _send(self.conn, message)
+
+    def send_stop(self, uuid: Any, reason: str) -> bool:
+        """Ask the child to stop task ``uuid``, on the control pipe its stop thread reads."""
+        if self.control is None:
+            return False
+        with self._control_lock:
+            return _send(self.control, ("stop", uuid, reason))
+
+    def on_readable(self) -> None:
+        """The event loop's reader callback: hand the child's answer (None if it died) to the task."""
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            message = None
+        reply = self.reply
+        if reply is not None and not reply.done():
+            reply.set_result(message)
+        elif message is None:
+            self.unwatch()  # gone while idle
+
+    def unwatch(self) -> None:
+        """Stop reading its answers on the running event loop (before its pipe closes)."""
+        if self.watched:
+            self.watched = False
+            with contextlib.suppress(ValueError, OSError):  # its pipe may be closed already
+                asyncio.get_running_loop().remove_reader(self.conn.fileno())
+
+    def close_pipes(self) -> None:
+        self.conn.close()
+        if self.control is not None:
+            self.control.close()
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def reap(self, timeout: float = 5.0) -> str:
+        """Wait for the child to exit; return how it ended, for a traceback."""
+        self.close_pipes()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # the zygote's child: it reaps it, we only see it gone
+                if not _alive(self.pid):
+                    return "ended"
+                pid = 0
+            if pid:
+                code = os.waitstatus_to_exitcode(status)
+                return (
+                    f"killed by signal {signal.Signals(-code).name}"
+                    if code < 0
+                    else f"exited with code {code}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                deadline = time.monotonic() + timeout
+            time.sleep(0.005)
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
+    try:
+        conn.send(message)
+    except (OSError, ValueError):  # the child is gone, or its pipe closed
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
