@@ -18,7 +18,8 @@ use a database of its own). Measures, each --repeat times (median reported):
                           unique=True; each divided by the plain one of the same round
                           (the limited drains run over the history too)
   latency_*               enqueue→start at 20 tasks/s to an idle worker (the task records its start)
-  rss_*                   peak RSS (VmHWM) of every worker process and its children
+  rss_*                   peak RSS (VmHWM) of every worker process and its children; and
+  rss_worker_tree         the peak sum of VmRSS over a worker and its task processes
 
 Prints a table with ratios to raw_insert and the issue's targets. --docs rewrites the
 results block of docs/performance.md, docs/performance.json and docs/img/performance.svg;

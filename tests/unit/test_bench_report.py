@@ -125,6 +125,7 @@ def test_every_issue_target_is_checked() -> None:
         assert goals[(f"latency_{kind}_p99", None)] == 10.0
         assert goals[(f"flat_{kind}", None)] == 0.8
     assert goals[("rss_worker", None)] == goals[("rss_task_child", None)] == 64.0
+    assert goals[("rss_worker_tree", None)] == 150.0
     assert set(measures_of(Plan())) >= {key for key, _ in goals}
 
 
