@@ -8,11 +8,11 @@ single-threaded zygote (``zygote.py``, where the code that runs inside them
 lives), die with the worker (``PR_SET_PDEATHSIG``), and are replaced after
 ``CHILD_MAX_TASKS`` tasks so memory stays flat.
 
-How many: one from the start, another whenever a sync task has waited
-``SPAWN_AFTER`` for a child while every child was busy, up to one per slot; a child
-idle for ``idle_timeout`` exits, down to one. Short tasks are served by one or two
-children (each process is some 45 MB of resident memory), while tasks that block
-each get their own a few tens of milliseconds after they start.
+How many: one from the start, another whenever a sync task has waited ``SPAWN_AFTER``
+for a child while every child was that long on its task, up to one per slot; a child
+idle for ``idle_timeout`` exits, down to one. Short tasks are served by one child
+(each process is some 45 MB of resident memory), while tasks that block each get
+their own a tenth of a second after they start.
 
 Messages (pickled over pipes): the worker sends ``("run", record)`` and the child
 answers ``("done", outcome, log_lines)`` on one pipe; ``("stop", uuid, reason)`` goes
@@ -24,18 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections import deque
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..status import TaskStatus
 from ..tasks.execution import Outcome
-from .task_process import TaskProcess
-from .zygote import fork_quietly, zygote_main
+from .task_process import TaskProcess, Zygote
 
 if TYPE_CHECKING:
     from ..tasks.app import QueueTasks
@@ -43,10 +39,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("qtasks_django.worker")
 
-#: Seconds a sync task waits for a busy child before the pool forks another. Long enough
-#: that no-op tasks queued behind one another on one child never reach it; short enough
-#: that a task queued behind a blocking one starts about at once (it counts in max_time).
-SPAWN_AFTER = 0.05
+#: Seconds a sync task waits for a child, with every child that long on its task, before
+#: the pool forks another. Long enough that a machine busy elsewhere seldom stalls a short
+#: task that long; short enough that a task behind blocking ones starts about at once
+#: (the wait counts in its max_time).
+SPAWN_AFTER = 0.1
 
 
 class TaskProcesses:
@@ -75,7 +72,7 @@ class TaskProcesses:
         self._idle: list[TaskProcess] = []
         self._waiting: deque[asyncio.Future[TaskProcess]] = deque()  # tasks waiting for a child, in order
         self._retiring: asyncio.TimerHandle | None = None
-        self._zygote: TaskProcess | None = None
+        self._zygote: Zygote | None = None
 
     @property
     def count(self) -> int:
@@ -85,25 +82,9 @@ class TaskProcesses:
     # -- the worker's main thread ------------------------------------------------
 
     def start(self) -> None:
-        """Fork the zygote, then the first child. Call before the worker starts any thread.
-
-        Children are forked by the zygote, a process that never has a second thread:
-        forking the worker itself once its threads run could copy a lock one of them
-        holds (SQLite's, the resolver's) into a child that would wait on it forever.
-        """
-        ours, theirs = socket.socketpair()
-        pid = fork_quietly()
-        if pid == 0:
-            status = 1
-            try:
-                ours.close()
-                zygote_main(theirs, self.app, self.components, parent=os.getppid())
-                status = 0
-            finally:
-                os._exit(status)
-        theirs.close()
-        self._zygote = TaskProcess(pid, ours)  # type: ignore[arg-type]
-        self._add(self._spawn())
+        """Fork the zygote (``Zygote``), then the first child. Call before the worker starts any thread."""
+        self._zygote = Zygote.start(self.app, self.components)
+        self._add(self._zygote.spawn())
 
     def check(self) -> None:
         """Raise if the zygote is gone: the worker cannot run sync tasks any more and must stop."""
@@ -124,7 +105,7 @@ class TaskProcesses:
             child.reap(max(0.05, deadline - time.monotonic()))
         zygote, self._zygote = self._zygote, None
         if zygote is not None:
-            zygote.reap(max(0.05, deadline - time.monotonic()))
+            zygote.process.reap(max(0.05, deadline - time.monotonic()))
 
     # -- the event loop ------------------------------------------------------------
 
@@ -136,12 +117,14 @@ class TaskProcesses:
         child = await self._acquire()
         run.child = child  # before the task is sent: a stop may follow at once
         try:
+            child.busy_since = time.monotonic()
             while not child.send("run", run.record):
                 # It died while idle (the OOM killer, an operator): the task never
                 # reached it, so it goes to a fresh child rather than ending in error.
                 self._discard(child)
                 child = run.child = None
                 child = run.child = await self._acquire()
+                child.busy_since = time.monotonic()
             loop = asyncio.get_running_loop()
             # No answer can be read before this coroutine awaits: the reader runs on this loop.
             child.reply = reply = loop.create_future()
@@ -202,8 +185,16 @@ class TaskProcesses:
             timer.cancel()
 
     def _grow_for(self, waiter: asyncio.Future[TaskProcess]) -> None:
-        """``waiter`` waited ``SPAWN_AFTER`` with every child busy: fork one for it, if a slot allows."""
-        if waiter.done() or len(self._children) >= self.size or (child := self._started()) is None:
+        """``waiter`` waited ``SPAWN_AFTER``: fork a child for it if every child has been busy
+        that long with its task (and a slot allows); else look again when they all will have."""
+        if waiter.done() or len(self._children) >= self.size:
+            return
+        now = time.monotonic()
+        latest = max((child.busy_since for child in self._children.values()), default=0.0)
+        if latest > now - SPAWN_AFTER:  # a queue of short tasks, not a blocked one: it moves
+            asyncio.get_running_loop().call_later(latest + SPAWN_AFTER - now, self._grow_for, waiter)
+            return
+        if (child := self._started()) is None:
             return
         with contextlib.suppress(ValueError):
             self._waiting.remove(waiter)
@@ -256,13 +247,16 @@ class TaskProcesses:
         if self.broken is not None:
             return None
         try:
-            child = self._spawn()
+            if self._zygote is None:
+                raise RuntimeError("TaskProcesses.start() was not called")
+            child = self._zygote.spawn()
         except (OSError, RuntimeError) as exc:
             self.broken = f"the task-process zygote is gone ({exc}); restart the worker"
             if self.on_change:
                 self.on_change()  # the main thread raises it from ``check``: the worker stops
             return None
         self._add(child, idle=False)
+        logger.debug("forked task process %d (%d of at most %d)", child.pid, len(self._children), self.size)
         return child
 
     def _add(self, child: TaskProcess, idle: bool = True) -> None:
@@ -271,17 +265,6 @@ class TaskProcesses:
             if idle:
                 child.idle_since = time.monotonic()
                 self._idle.append(child)
-
-    def _spawn(self) -> TaskProcess:
-        zygote = self._zygote
-        if zygote is None:
-            raise RuntimeError("TaskProcesses.start() was not called")
-        sock: socket.socket = zygote.conn  # type: ignore[assignment]
-        sock.sendall(b"f")
-        message, fds, _flags, _addr = socket.recv_fds(sock, 32, 2)
-        if not message or len(fds) != 2:
-            raise RuntimeError("no child came back")
-        return TaskProcess(int(message), Connection(fds[0]), Connection(fds[1]))
 
     def _retire(self, child: TaskProcess) -> None:
         """Let ``child`` go without waiting for it: it exits when its pipe closes."""

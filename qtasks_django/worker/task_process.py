@@ -1,4 +1,4 @@
-"""The worker's handle on one task process: its pid, its two pipes, how it ended.
+"""The worker's handles on one task process (its pid, its two pipes, how it ended) and on the zygote.
 
 The pool that starts, hands out and retires them is ``processes.TaskProcesses``; the
 code that runs inside them is in ``zygote.py``.
@@ -10,10 +10,16 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .zygote import fork_quietly, zygote_main
+
+if TYPE_CHECKING:
+    from ..tasks.app import QueueTasks
 
 
 class TaskProcess:
@@ -24,7 +30,7 @@ class TaskProcess:
         self.conn = conn
         self.control = control
         self.tasks_done = 0
-        self.idle_since = 0.0  # time.monotonic() when it last went idle (for retiring it)
+        self.busy_since = self.idle_since = time.monotonic()  # when it last took a task, went idle
         self.reply: asyncio.Future[Any] | None = None  # the running task's answer, set by ``on_readable``
         self.watched = False  # whether the event loop reads its answers
         self._control_lock = threading.Lock()  # the claim loop and the event loop both stop tasks
@@ -92,6 +98,42 @@ class TaskProcess:
                 self.kill()
                 deadline = time.monotonic() + timeout
             time.sleep(0.005)
+
+
+class Zygote:
+    """The single-threaded process that forks task processes, one per request byte.
+
+    Forking the worker itself once its threads run could copy a lock one of them
+    holds (SQLite's, the resolver's) into a child that would wait on it forever.
+    """
+
+    def __init__(self, process: TaskProcess, sock: socket.socket) -> None:
+        self.process = process
+        self.sock = sock
+
+    @classmethod
+    def start(cls, app: QueueTasks, components: dict[str, Any]) -> Zygote:
+        """Fork the zygote. Call before the worker starts any thread."""
+        ours, theirs = socket.socketpair()
+        pid = fork_quietly()
+        if pid == 0:
+            status = 1
+            try:
+                ours.close()
+                zygote_main(theirs, app, components, parent=os.getppid())
+                status = 0
+            finally:
+                os._exit(status)
+        theirs.close()
+        return cls(TaskProcess(pid, ours), ours)  # type: ignore[arg-type]
+
+    def spawn(self) -> TaskProcess:
+        """Have the zygote fork a task process (a millisecond or two); return the worker's handle on it."""
+        self.sock.sendall(b"f")
+        message, fds, _flags, _addr = socket.recv_fds(self.sock, 32, 2)
+        if not message or len(fds) != 2:
+            raise RuntimeError("no child came back")
+        return TaskProcess(int(message), Connection(fds[0]), Connection(fds[1]))
 
 
 def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
