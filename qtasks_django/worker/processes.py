@@ -8,11 +8,13 @@ single-threaded zygote (``zygote.py``, where the code that runs inside them
 lives), die with the worker (``PR_SET_PDEATHSIG``), and are replaced after
 ``CHILD_MAX_TASKS`` tasks so memory stays flat.
 
-How many: one from the start, another whenever a sync task has waited ``SPAWN_AFTER``
-for a child while every child was that long on its task, up to one per slot; a child
-idle for ``idle_timeout`` exits, down to one. Short tasks are served by one child
-(each process is some 45 MB of resident memory), while tasks that block each get
-their own a tenth of a second after they start.
+How many: one from the start, more only for tasks that would otherwise wait behind
+blocked ones. A sync task takes the oldest idle child, or waits for an older busy one
+that has been on its task for less than ``SPAWN_AFTER`` (a short task, most likely);
+once every child has been that long on its task, the zygote forks another, up to one
+per slot. A child idle for ``idle_timeout`` exits, down to one. So a stream of short
+tasks keeps to one child (each is some 45 MB of resident memory), while tasks that
+block each get their own within ``SPAWN_AFTER``.
 
 Messages (pickled over pipes): the worker sends ``("run", record)`` and the child
 answers ``("done", outcome, log_lines)`` on one pipe; ``("stop", uuid, reason)`` goes
@@ -39,10 +41,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("qtasks_django.worker")
 
-#: Seconds a sync task waits for a child, with every child that long on its task, before
-#: the pool forks another. Long enough that a machine busy elsewhere seldom stalls a short
-#: task that long; short enough that a task behind blocking ones starts about at once
-#: (the wait counts in its max_time).
+#: Seconds a child must have been on its task before a sync task waiting for it is given
+#: a younger one, or a new one. Long enough that a machine busy elsewhere seldom stalls a
+#: short task that long; short enough that a task behind blocking ones starts about at
+#: once (the wait counts in its max_time).
 SPAWN_AFTER = 0.1
 
 
@@ -66,10 +68,7 @@ class TaskProcesses:
         self.on_change: Any = None  # wakes the worker's main thread (which then calls ``check``)
         self.broken: str | None = None  # why no child can be started any more
         self._lock = threading.Lock()
-        self._children: dict[int, TaskProcess] = {}
-        # Last in, first out: the child that just finished takes the next task, so that
-        # children a burst started sit idle once it is over, and retire.
-        self._idle: list[TaskProcess] = []
+        self._children: dict[int, TaskProcess] = {}  # oldest first (``_choose`` prefers them)
         self._waiting: deque[asyncio.Future[TaskProcess]] = deque()  # tasks waiting for a child, in order
         self._retiring: asyncio.TimerHandle | None = None
         self._zygote: Zygote | None = None
@@ -94,8 +93,8 @@ class TaskProcesses:
     def close(self, timeout: float = 5.0) -> None:
         """End every child (idle ones exit when their pipe closes, the rest are killed), then the zygote."""
         with self._lock:
-            idle = {child.pid for child in self._idle}
-            children, self._children, self._idle = list(self._children.values()), {}, []
+            idle = {child.pid for child in self._children.values() if child.idle}
+            children, self._children = list(self._children.values()), {}
         for child in children:
             if child.pid not in idle:
                 child.kill()  # still running a task the worker gave up (released at shutdown)
@@ -117,14 +116,12 @@ class TaskProcesses:
         child = await self._acquire()
         run.child = child  # before the task is sent: a stop may follow at once
         try:
-            child.busy_since = time.monotonic()
             while not child.send("run", run.record):
                 # It died while idle (the OOM killer, an operator): the task never
                 # reached it, so it goes to a fresh child rather than ending in error.
                 self._discard(child)
                 child = run.child = None
                 child = run.child = await self._acquire()
-                child.busy_since = time.monotonic()
             loop = asyncio.get_running_loop()
             # No answer can be read before this coroutine awaits: the reader runs on this loop.
             child.reply = reply = loop.create_future()
@@ -163,16 +160,16 @@ class TaskProcesses:
         return outcome
 
     async def _acquire(self) -> TaskProcess:
-        """An idle child; else the next one to finish, or a new one after ``SPAWN_AFTER``."""
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        if not self._children and (child := self._started()) is not None:
-            return child  # none at all (recycled, crashed): nothing to wait for
+        """The child ``_choose`` names; else a new one, now or once the busy ones are blocked."""
+        child, wait = self._choose()
+        if child is None and wait == 0 and len(self._children) < self.size:
+            child = self._started()  # every child is blocked on its task (or there is none)
+        if child is not None:
+            return child
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[TaskProcess] = loop.create_future()
         self._waiting.append(waiter)
-        timer = loop.call_later(SPAWN_AFTER, self._grow_for, waiter)
+        timer = loop.call_later(wait or SPAWN_AFTER, self._look_again, waiter)
         try:
             return await waiter
         except BaseException:  # cancelled while waiting (max_time, a forced cancel, shutdown)
@@ -184,59 +181,77 @@ class TaskProcesses:
         finally:
             timer.cancel()
 
-    def _grow_for(self, waiter: asyncio.Future[TaskProcess]) -> None:
-        """``waiter`` waited ``SPAWN_AFTER``: fork a child for it if every child has been busy
-        that long with its task (and a slot allows); else look again when they all will have."""
-        if waiter.done() or len(self._children) >= self.size:
-            return
+    def _choose(self) -> tuple[TaskProcess | None, float]:
+        """Take the oldest idle child no older child should serve first; else say how long to wait.
+
+        An older child busy for less than ``SPAWN_AFTER`` is likely on a short task: the
+        next task waits for it rather than waking a younger one, so that a stream of
+        short tasks keeps to one child and the others idle out. The wait is the time
+        until that child has been ``SPAWN_AFTER`` on its task; 0 when every child is
+        blocked that long (or there is none): then the task may fork one.
+        """
         now = time.monotonic()
-        latest = max((child.busy_since for child in self._children.values()), default=0.0)
-        if latest > now - SPAWN_AFTER:  # a queue of short tasks, not a blocked one: it moves
-            asyncio.get_running_loop().call_later(latest + SPAWN_AFTER - now, self._grow_for, waiter)
+        with self._lock:
+            for child in self._children.values():  # oldest first
+                if child.idle:
+                    child.idle, child.busy_since = False, now
+                    return child, 0.0
+                if child.busy_since > now - SPAWN_AFTER:
+                    return None, child.busy_since + SPAWN_AFTER - now
+        return None, 0.0
+
+    def _look_again(self, waiter: asyncio.Future[TaskProcess]) -> None:
+        """``waiter``'s wait is over: serve it as ``_acquire`` would, or look again later."""
+        if waiter.done():
             return
-        if (child := self._started()) is None:
-            return
-        with contextlib.suppress(ValueError):
-            self._waiting.remove(waiter)
-        waiter.set_result(child)
+        child, wait = self._choose()
+        if child is None and wait == 0 and len(self._children) < self.size:
+            child = self._started()
+        if child is not None:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
+            waiter.set_result(child)
+        elif wait:
+            asyncio.get_running_loop().call_later(wait, self._look_again, waiter)
+        # Else every child is blocked and there is one per slot: the first to finish serves it.
 
     def _give_back(self, child: TaskProcess) -> None:
-        """Hand ``child`` to the first task waiting for one, or put it with the idle ones."""
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(child)
-                return
+        """Mark ``child`` idle, then serve the tasks waiting, first come first served."""
         child.idle_since = time.monotonic()
-        with self._lock:
-            if child.pid not in self._children:
-                return
-            self._idle.append(child)
+        child.idle = True
+        self._serve_waiting()
         if self._retiring is None and len(self._children) > 1:
             self._retiring = asyncio.get_running_loop().call_later(self.idle_timeout, self._retire_idle)
 
     def _serve_waiting(self) -> None:
-        """A child is gone: if a task waits and a slot allows, fork its successor for it now."""
-        if any(not waiter.done() for waiter in self._waiting) and len(self._children) < self.size:
-            if (child := self._started()) is not None:
-                self._give_back(child)
+        """Hand children to the waiting tasks while ``_choose`` names one (or a slot allows a fork)."""
+        while self._waiting:
+            if self._waiting[0].done():
+                self._waiting.popleft()
+                continue
+            child, wait = self._choose()
+            if child is None and wait == 0 and len(self._children) < self.size:
+                child = self._started()  # a child is gone (recycled, killed) and the rest are blocked
+            if child is None:
+                return  # an older child on a short task serves it soon (its timer looks again)
+            self._waiting.popleft().set_result(child)
 
     def _retire_idle(self) -> None:
-        """End the children idle for ``idle_timeout`` (least recently used first), keeping one."""
+        """End the children idle for ``idle_timeout`` (youngest first), keeping one."""
         self._retiring = None
         now = time.monotonic()
         with self._lock:
-            expired = [c for c in self._idle if now - c.idle_since >= self.idle_timeout]
+            idle = [c for c in reversed(self._children.values()) if c.idle]
+            expired = [c for c in idle if now - c.idle_since >= self.idle_timeout]
             expired = expired[: max(0, len(self._children) - 1)]
             for child in expired:
-                self._idle.remove(child)
-                self._children.pop(child.pid, None)
+                del self._children[child.pid]
         for child in expired:
             child.unwatch()
             child.close_pipes()  # it exits when it reads the end of its pipe
         if len(self._children) > 1:
-            oldest = min((c.idle_since for c in self._idle), default=now)
-            delay = max(0.01, oldest + self.idle_timeout - now)
+            waits = [c.idle_since + self.idle_timeout - now for c in idle if c not in expired]
+            delay = max(0.01, min(waits, default=self.idle_timeout))
             self._retiring = asyncio.get_running_loop().call_later(delay, self._retire_idle)
 
     def _started(self) -> TaskProcess | None:
@@ -260,11 +275,9 @@ class TaskProcesses:
         return child
 
     def _add(self, child: TaskProcess, idle: bool = True) -> None:
+        child.idle = idle
         with self._lock:
             self._children[child.pid] = child
-            if idle:
-                child.idle_since = time.monotonic()
-                self._idle.append(child)
 
     def _retire(self, child: TaskProcess) -> None:
         """Let ``child`` go without waiting for it: it exits when its pipe closes."""

@@ -30,6 +30,7 @@ class TaskProcess:
         self.conn = conn
         self.control = control
         self.tasks_done = 0
+        self.idle = False  # waiting for a task (the pool's lock guards it)
         self.busy_since = self.idle_since = time.monotonic()  # when it last took a task, went idle
         self.reply: asyncio.Future[Any] | None = None  # the running task's answer, set by ``on_readable``
         self.watched = False  # whether the event loop reads its answers
