@@ -69,14 +69,10 @@ class TaskProcesses:
         self.broken: str | None = None  # why no child can be started any more
         self._lock = threading.Lock()
         self._children: dict[int, TaskProcess] = {}  # oldest first (``_choose`` prefers them)
-        self._waiting: deque[asyncio.Future[TaskProcess]] = deque()  # tasks waiting for a child, in order
+        self._waiting: deque[tuple[TaskRun, asyncio.Future[Any]]] = deque()  # tasks in line for a child
+        self._looking: asyncio.TimerHandle | None = None  # when the first in line may take a younger child
         self._retiring: asyncio.TimerHandle | None = None
         self._zygote: Zygote | None = None
-
-    @property
-    def count(self) -> int:
-        """How many children there are now."""
-        return len(self._children)
 
     # -- the worker's main thread ------------------------------------------------
 
@@ -109,39 +105,31 @@ class TaskProcesses:
     # -- the event loop ------------------------------------------------------------
 
     async def execute(self, run: TaskRun) -> Outcome:
-        """Run ``run`` in a child and return its outcome; a cancel here kills the child."""
-        # None while the task waits for a child, so a cancel then kills nothing. Declared
-        # apart from the assignment so that mypy knows it holds a child from here on.
-        child: TaskProcess | None
-        child = await self._acquire()
-        run.child = child  # before the task is sent: a stop may follow at once
+        """Run ``run`` in a child and return its outcome; a cancel here kills the child.
+
+        The task waits in line until ``_serve_waiting`` sends it to a child (``run.child``):
+        at once, or as soon as a child's answer to its previous task is read, before that
+        task's slot even resumes, so that one child serves several slots back to back.
+        """
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((run, reply))
+        self._serve_waiting()
         try:
-            while not child.send("run", run.record):
-                # It died while idle (the OOM killer, an operator): the task never
-                # reached it, so it goes to a fresh child rather than ending in error.
-                self._discard(child)
-                child = run.child = None
-                child = run.child = await self._acquire()
-            loop = asyncio.get_running_loop()
-            # No answer can be read before this coroutine awaits: the reader runs on this loop.
-            child.reply = reply = loop.create_future()
-            if not child.watched:
-                # Registered once for the child's life: adding and removing the reader
-                # for each task would cost two system calls per task.
-                loop.add_reader(child.conn.fileno(), child.on_readable)
-                child.watched = True
             message = await reply
         except BaseException:  # max_time, a forced cancel or a forced shutdown
-            if child is not None:
-                child.kill()
-                self._discard(child)
+            child = run.child
+            if isinstance(child, TaskProcess):
+                if child.reply is reply:  # it runs there (answered, the child may serve another now)
+                    child.kill()
+                    self._discard(child)
+            else:  # still in line
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove((run, reply))
             raise
         finally:
-            if child is not None:
-                child.reply = None
-            run.child = None
+            child, run.child = run.child, None
         if message is None:
-            how = self._discard(child)
+            how = child.reap() if isinstance(child, TaskProcess) else "ended"
             return Outcome(
                 status=TaskStatus.ERROR,
                 traceback=(
@@ -151,35 +139,25 @@ class TaskProcesses:
             )
         _, outcome, log_lines = message
         run.ctx.log_lines.extend(log_lines)
-        child.tasks_done += 1
-        if self.max_tasks and child.tasks_done >= self.max_tasks:
-            self._retire(child)  # its pipe closes: it exits; the next task that needs one forks another
-            self._serve_waiting()
-        else:
-            self._give_back(child)
         return outcome
 
-    async def _acquire(self) -> TaskProcess:
-        """The child ``_choose`` names; else a new one, now or once the busy ones are blocked."""
-        child, wait = self._choose()
-        if child is None and wait == 0 and len(self._children) < self.size:
-            child = self._started()  # every child is blocked on its task (or there is none)
-        if child is not None:
-            return child
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[TaskProcess] = loop.create_future()
-        self._waiting.append(waiter)
-        timer = loop.call_later(wait or SPAWN_AFTER, self._look_again, waiter)
-        try:
-            return await waiter
-        except BaseException:  # cancelled while waiting (max_time, a forced cancel, shutdown)
-            if waiter.done() and not waiter.cancelled():
-                self._give_back(waiter.result())  # handed over just before: the next task takes it
-            with contextlib.suppress(ValueError):
-                self._waiting.remove(waiter)
-            raise
-        finally:
-            timer.cancel()
+    def _serve_waiting(self) -> None:
+        """Send the tasks in line, first come first served, to the children ``_choose`` names."""
+        while self._waiting:
+            run, reply = self._waiting[0]
+            if reply.done():  # cancelled in line
+                self._waiting.popleft()
+                continue
+            child, wait = self._choose()
+            if child is None and wait == 0 and len(self._children) < self.size:
+                child = self._started()  # every child is blocked on its task (or there is none)
+            if child is None:
+                if wait and self._looking is None:  # look again once that child is long on its task
+                    self._looking = asyncio.get_running_loop().call_later(wait, self._look_again)
+                return
+            self._waiting.popleft()
+            if not self._send(child, run, reply):
+                self._waiting.appendleft((run, reply))
 
     def _choose(self) -> tuple[TaskProcess | None, float]:
         """Take the oldest idle child no older child should serve first; else say how long to wait.
@@ -200,41 +178,47 @@ class TaskProcesses:
                     return None, child.busy_since + SPAWN_AFTER - now
         return None, 0.0
 
-    def _look_again(self, waiter: asyncio.Future[TaskProcess]) -> None:
-        """``waiter``'s wait is over: serve it as ``_acquire`` would, or look again later."""
-        if waiter.done():
-            return
-        child, wait = self._choose()
-        if child is None and wait == 0 and len(self._children) < self.size:
-            child = self._started()
-        if child is not None:
-            with contextlib.suppress(ValueError):
-                self._waiting.remove(waiter)
-            waiter.set_result(child)
-        elif wait:
-            asyncio.get_running_loop().call_later(wait, self._look_again, waiter)
-        # Else every child is blocked and there is one per slot: the first to finish serves it.
+    def _look_again(self) -> None:
+        self._looking = None
+        self._serve_waiting()
 
-    def _give_back(self, child: TaskProcess) -> None:
-        """Mark ``child`` idle, then serve the tasks waiting, first come first served."""
-        child.idle_since = time.monotonic()
-        child.idle = True
+    def _send(self, child: TaskProcess, run: TaskRun, reply: asyncio.Future[Any]) -> bool:
+        """Send ``run`` to ``child``, whose answer goes to ``reply``; False if the child is gone."""
+        run.child = child  # before the task is sent: a stop may follow at once
+        if not child.send("run", run.record):
+            # It died while idle (the OOM killer, an operator): the task never reached
+            # it, so it goes to another child rather than ending in error.
+            run.child = None
+            self._discard(child, serve=False)
+            return False
+        if run.ctx.stop_reason:  # stopped while in line: the child learns it first thing
+            child.send_stop(run.uuid, run.ctx.stop_reason)
+        child.reply = reply
+        if not child.watched:
+            # Registered once for the child's life: adding and removing the reader
+            # for each task would cost two system calls per task.
+            asyncio.get_running_loop().add_reader(child.conn.fileno(), self._on_answer, child)
+            child.watched = True
+        return True
+
+    def _on_answer(self, child: TaskProcess) -> None:
+        """The reader of ``child``'s pipe: hand its answer (None if it died) to its task, then free it."""
+        message = child.receive()
+        reply, child.reply = child.reply, None
+        if message is None:
+            self._forget(child)  # its slot reaps it
+        elif reply is not None and not reply.cancelled():  # a cancelled task's child is being killed
+            child.tasks_done += 1
+            if self.max_tasks and child.tasks_done >= self.max_tasks:
+                self._forget(child)
+                child.close_pipes()  # it exits; another is forked when one is needed
+            else:
+                child.idle_since, child.idle = time.monotonic(), True
+        if reply is not None and not reply.done():
+            reply.set_result(message)
         self._serve_waiting()
         if self._retiring is None and len(self._children) > 1:
             self._retiring = asyncio.get_running_loop().call_later(self.idle_timeout, self._retire_idle)
-
-    def _serve_waiting(self) -> None:
-        """Hand children to the waiting tasks while ``_choose`` names one (or a slot allows a fork)."""
-        while self._waiting:
-            if self._waiting[0].done():
-                self._waiting.popleft()
-                continue
-            child, wait = self._choose()
-            if child is None and wait == 0 and len(self._children) < self.size:
-                child = self._started()  # a child is gone (recycled, killed) and the rest are blocked
-            if child is None:
-                return  # an older child on a short task serves it soon (its timer looks again)
-            self._waiting.popleft().set_result(child)
 
     def _retire_idle(self) -> None:
         """End the children idle for ``idle_timeout`` (youngest first), keeping one."""
@@ -279,18 +263,15 @@ class TaskProcesses:
         with self._lock:
             self._children[child.pid] = child
 
-    def _retire(self, child: TaskProcess) -> None:
-        """Let ``child`` go without waiting for it: it exits when its pipe closes."""
+    def _forget(self, child: TaskProcess) -> None:
         with self._lock:
             self._children.pop(child.pid, None)
         child.unwatch()
-        child.close_pipes()
 
-    def _discard(self, child: TaskProcess) -> str:
+    def _discard(self, child: TaskProcess, serve: bool = True) -> str:
         """Forget a child that died or was killed; return how it ended."""
-        with self._lock:
-            self._children.pop(child.pid, None)
-        child.unwatch()
+        self._forget(child)
         how = child.reap()
-        self._serve_waiting()
+        if serve:
+            self._serve_waiting()  # a task in line may take its place
         return how

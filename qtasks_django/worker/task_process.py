@@ -32,8 +32,8 @@ class TaskProcess:
         self.tasks_done = 0
         self.idle = False  # waiting for a task (the pool's lock guards it)
         self.busy_since = self.idle_since = time.monotonic()  # when it last took a task, went idle
-        self.reply: asyncio.Future[Any] | None = None  # the running task's answer, set by ``on_readable``
-        self.watched = False  # whether the event loop reads its answers
+        self.reply: asyncio.Future[Any] | None = None  # the answer its task's slot awaits
+        self.watched = False  # whether the event loop reads its answers (one reader for its life)
         self._control_lock = threading.Lock()  # the claim loop and the event loop both stop tasks
 
     def send(self, *message: Any) -> bool:
@@ -47,17 +47,12 @@ class TaskProcess:
         with self._control_lock:
             return _send(self.control, ("stop", uuid, reason))
 
-    def on_readable(self) -> None:
-        """The event loop's reader callback: hand the child's answer (None if it died) to the task."""
+    def receive(self) -> Any:
+        """Read the child's answer to its task: None if it died."""
         try:
-            message = self.conn.recv()
+            return self.conn.recv()
         except (EOFError, OSError):
-            message = None
-        reply = self.reply
-        if reply is not None and not reply.done():
-            reply.set_result(message)
-        elif message is None:
-            self.unwatch()  # gone while idle
+            return None
 
     def unwatch(self) -> None:
         """Stop reading its answers on the running event loop (before its pipe closes)."""
