@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("qtasks_django.worker")
 #: Most outcomes written by one statement.
 BATCH = 200
+#: Seconds the writer waits for a second outcome before writing a first one alone.
+LINGER = 0.001
 
 
 class OutcomeWriter:
@@ -133,7 +135,10 @@ class OutcomeWriter:
         batch = [first]
         while len(batch) < BATCH:
             try:
-                item = self._pending.get_nowait()
+                # Once, a moment for a second outcome: a single task process answers one
+                # task after another, and a statement per outcome costs the worker more
+                # than the wait (a slot is free once it submitted, but behind a gate).
+                item = self._pending.get(timeout=LINGER) if len(batch) == 1 else self._pending.get_nowait()
             except queue_lib.Empty:
                 break
             if item is None:
