@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("qtasks_django.worker")
 #: Most outcomes written by one statement.
 BATCH = 200
-#: Seconds the writer waits for a second outcome before writing a first one alone.
+#: Seconds the writer waits for one more outcome before writing those it has.
 LINGER = 0.001
 
 
@@ -133,14 +133,21 @@ class OutcomeWriter:
         if first is None:
             return [], True
         batch = [first]
+        lingered = False
         while len(batch) < BATCH:
             try:
-                # Once, a moment for a second outcome: a single task process answers one
-                # task after another, and a statement per outcome costs the worker more
-                # than the wait (a slot is free once it submitted, but behind a gate).
-                item = self._pending.get(timeout=LINGER) if len(batch) == 1 else self._pending.get_nowait()
+                item = self._pending.get_nowait()
             except queue_lib.Empty:
-                break
+                if lingered:
+                    break
+                # Once, a moment for one more outcome: a single task process answers one
+                # task after another, and a statement per outcome or two costs the worker
+                # more than the wait (a slot is free once it submitted, but behind a gate).
+                lingered = True
+                try:
+                    item = self._pending.get(timeout=LINGER)
+                except queue_lib.Empty:
+                    break
             if item is None:
                 return batch, True
             batch.append(item)
