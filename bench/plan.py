@@ -143,6 +143,8 @@ def measures_of(plan: Plan) -> dict[str, Measure]:
     for role in ("worker", "task child", "supervisor"):
         key = "rss_" + role.replace(" ", "_")
         items.append(Measure(key, f"peak RSS: {role}", "MB", statistic="max"))
+    label = "peak summed RSS: a worker and its task processes"
+    items.append(Measure("rss_worker_tree", label, "MB", statistic="max"))
     return {m.key: m for m in items}
 
 
@@ -234,4 +236,5 @@ def targets() -> list[Target]:
     goals += [
         Target(f"rss_{role}", 64.0, higher_is_better=False) for role in ("worker", "task_child", "supervisor")
     ]
+    goals.append(Target("rss_worker_tree", 150.0, higher_is_better=False))
     return goals

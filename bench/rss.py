@@ -1,7 +1,10 @@
-"""Peak resident memory of a process tree, read from ``/proc/<pid>/status`` (``VmHWM``).
+"""Peak resident memory of a process tree, read from ``/proc/<pid>/status``.
 
 ``VmHWM`` is the kernel's high-water mark of a process's resident set, so sampling it
 often enough that each process is seen once shortly before it exits gives its peak.
+The tree's peak is the largest sum, over one sample, of the current resident sets
+(``VmRSS``) of a worker and every process below it: pages shared between them (the
+task processes are forks) count once in each, as ``ps`` and most monitors count them.
 """
 
 from __future__ import annotations
@@ -13,16 +16,19 @@ from pathlib import Path
 PROC = Path("/proc")
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """Return the process's peak resident set in MB, or None if it is gone."""
+def resident_mb(pid: int) -> tuple[float, float] | None:
+    """Return the process's (current, peak) resident set in MB, or None if it is gone."""
     try:
         status = (PROC / str(pid) / "status").read_text()
     except OSError:
         return None
+    found = {}
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            found[line[:5]] = int(line.split()[1]) / 1024
+    if len(found) != 2:
+        return None  # a zombie: its memory is gone
+    return found["VmRSS"], found["VmHWM"]
 
 
 def children_of() -> dict[int, list[int]]:
@@ -41,15 +47,19 @@ def children_of() -> dict[int, list[int]]:
     return tree
 
 
-def descendants(root: int) -> dict[int, int]:
-    """Return ``{pid: depth}`` for ``root`` (depth 0) and every process below it."""
+def descendants(root: int) -> dict[int, tuple[int, int]]:
+    """Return ``{pid: (depth, top)}`` for ``root`` (depth 0) and every process below it.
+
+    ``top`` is the process's ancestor at depth 1 (``root`` for the root itself).
+    """
     tree = children_of()
-    found = {root: 0}
+    found = {root: (0, root)}
     frontier = [root]
     while frontier:
         parent = frontier.pop()
+        depth, top = found[parent]
         for child in tree.get(parent, []):
-            found[child] = found[parent] + 1
+            found[child] = (depth + 1, child if depth == 0 else top)
             frontier.append(child)
     return found
 
@@ -67,6 +77,7 @@ class TreeSampler:
         self.worker_depth = worker_depth
         self.interval = interval
         self.peaks: dict[int, tuple[str, float]] = {}
+        self.tree_peak = 0.0  # the largest summed VmRSS of one worker and its task processes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
 
@@ -84,12 +95,18 @@ class TreeSampler:
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
-        for pid, depth in descendants(self.root).items():
-            peak = peak_rss_mb(pid)
-            if peak is None:
+        trees: dict[int, float] = {}
+        for pid, (depth, top) in descendants(self.root).items():
+            memory = resident_mb(pid)
+            if memory is None:
                 continue
+            current, peak = memory
             role = self.role(depth)
             self.peaks[pid] = (role, max(peak, self.peaks.get(pid, (role, 0.0))[1]))
+            if depth >= self.worker_depth:  # not the supervisor: a worker, or below one
+                worker = top if self.worker_depth else self.root
+                trees[worker] = trees.get(worker, 0.0) + current
+        self.tree_peak = max(self.tree_peak, *trees.values(), 0.0)
 
     def role(self, depth: int) -> str:
         if depth < self.worker_depth:
@@ -97,8 +114,10 @@ class TreeSampler:
         return "worker" if depth == self.worker_depth else "task child"
 
     def by_role(self) -> dict[str, float]:
-        """Return the largest peak seen per role, in MB."""
+        """Return the largest peak seen per role, and the worker tree's (``"worker tree"``), in MB."""
         peaks: dict[str, float] = {}
         for role, peak in self.peaks.values():
             peaks[role] = max(peak, peaks.get(role, 0.0))
+        if self.tree_peak:
+            peaks["worker tree"] = self.tree_peak
         return peaks

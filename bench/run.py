@@ -22,7 +22,8 @@ use a database of its own). Measures, each --repeat times (median reported):
   latency_*               enqueue→start at 20 tasks/s to an idle worker (the task records its start)
   herd_*                  latency of `stamp` at 20 tasks/s to 1, then 16, idle worker processes,
                           and the database's transactions per task beyond the idle ones
-  rss_*                   peak RSS (VmHWM) of every worker process and its children
+  rss_*                   peak RSS (VmHWM) of every worker process and its children; and
+  rss_worker_tree         the peak sum of VmRSS over a worker and its task processes
   peer_* (--peers)        Celery, Dramatiq and Procrastinate, each in its own virtualenv
                           (.venv/peers/<peer>, built from bench/peers/requirements-<peer>.txt):
                           enqueue one per call, bulk enqueue, drains with 1 and 2 worker

@@ -84,6 +84,7 @@ SETTING_BOUNDS: dict[str, Bounds] = {
     "WORKER_CONCURRENCY": CONCURRENCY,
     "SHUTDOWN_TIMEOUT": DELAY,
     "CHILD_MAX_TASKS": Bounds(0, INT_MAX, integer=True),
+    "TASK_PROCESS_IDLE_TIMEOUT": INTERVAL,
     "CANCEL_GRACE": DELAY,
     # Zero would make a plain ``qtasks_prune`` delete every finished task.
     "PRUNE_AFTER": Bounds(1, DURATION_MAX, unit="seconds"),
@@ -140,6 +141,9 @@ class QTasksSettings:
     start, but an overrun thread can only be abandoned)."""
     CHILD_MAX_TASKS: int = 5000
     """A task process is replaced after this many tasks (0: never), to keep memory flat."""
+    TASK_PROCESS_IDLE_TIMEOUT: float = 60.0
+    """Seconds a task process may sit idle before it exits (a worker keeps one at least);
+    the worker forks task processes as sync tasks need them, up to one per slot."""
     CANCEL_GRACE: float = 5.0
     """Seconds a running task has to stop by itself after a cancel before it is stopped by force."""
     PRUNE_AFTER: float = 7 * 24 * 3600.0

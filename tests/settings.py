@@ -14,6 +14,8 @@ The environment chooses the servers (see scripts/test.sh):
   LISTEN at all (workers poll). Either way server-side cursors are off, as a pooler needs.
 * ``QTASKS_TEST_SCHEDULES``: ``QTASKS["SCHEDULES"]`` as JSON (tests/e2e/test_schedules.py
   gives it to the workers it starts). Default: none.
+* ``QTASKS_TEST_QTASKS``: more ``QTASKS`` keys as JSON, for the workers an e2e test starts
+  (tests/e2e/test_task_processes.py: a short ``TASK_PROCESS_IDLE_TIMEOUT``). Default: none.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ QTASKS = {
 }
 # Schedules declared in settings, for the workers an e2e test starts (JSON: name -> entry).
 QTASKS["SCHEDULES"] = env.json("QTASKS_TEST_SCHEDULES", default={})
+QTASKS.update(env.json("QTASKS_TEST_QTASKS", default={}))
 _notifier = env.str("QTASKS_TEST_NOTIFIER", default="")
 if _notifier == "redis":
     if not REDIS_URL:

@@ -133,6 +133,7 @@ class Worker:
                 app=self.app,
                 components=self._components(),
                 max_tasks=settings.CHILD_MAX_TASKS,
+                idle_timeout=settings.TASK_PROCESS_IDLE_TIMEOUT,
             )
             processes.on_change = self.wakeup.set
             self.runner.processes = processes
@@ -207,7 +208,7 @@ class Worker:
         self._periodic("heartbeat", settings.HEARTBEAT_INTERVAL, self._heartbeat)
         self._periodic("rescue", settings.RESCUE_INTERVAL, self._rescue)
         if self.runner.processes is not None:
-            self.runner.processes.replenish()
+            self.runner.processes.check()
         if self.running:
             if self.cancels.hint.is_set():
                 self.cancels.hint.clear()

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("qtasks_django.worker")
 #: Most outcomes written by one statement.
 BATCH = 200
+#: Seconds the writer waits for one more outcome before writing those it has.
+LINGER = 0.001
 
 
 class OutcomeWriter:
@@ -131,11 +133,21 @@ class OutcomeWriter:
         if first is None:
             return [], True
         batch = [first]
+        lingered = False
         while len(batch) < BATCH:
             try:
                 item = self._pending.get_nowait()
             except queue_lib.Empty:
-                break
+                if lingered:
+                    break
+                # Once, a moment for one more outcome: a single task process answers one
+                # task after another, and a statement per outcome or two costs the worker
+                # more than the wait (a slot is free once it submitted, but behind a gate).
+                lingered = True
+                try:
+                    item = self._pending.get(timeout=LINGER)
+                except queue_lib.Empty:
+                    break
             if item is None:
                 return batch, True
             batch.append(item)

@@ -153,6 +153,7 @@ def test_every_issue_target_is_checked() -> None:
     assert goals[("rss_worker", None)] == goals[("rss_task_child", None)] == 64.0
     assert goals[("scale_sync_p8", None)] == goals[("scale_sync_p16", None)] == 0.9
     assert goals[(HERD_RATIO, None)] == 1.5
+    assert goals[("rss_worker_tree", None)] == 150.0
     assert set(measures_of(Plan())) >= {key for key, _ in goals}
 
 
