@@ -47,6 +47,19 @@ def _pooler_lets_go_of_the_test_database() -> Iterator[None]:
         console.execute(sql.SQL("RESUME {}").format(name))
 
 
+@pytest.fixture(autouse=True)
+def _the_workers_notifier(settings) -> None:
+    """The test process wakes and cancels through PostgreSQL, as the pooled worker listens.
+
+    The Redis leg of the suite (``QTASKS_TEST_NOTIFIER=redis``) would otherwise publish
+    the test's own enqueues and cancels where this worker does not listen.
+    """
+    settings.QTASKS = {
+        **settings.QTASKS,
+        "NOTIFIER": {"BACKEND": "qtasks_django.notifiers.postgres.PostgresNotifier"},
+    }
+
+
 def pooled_env(listen: str) -> dict[str, str]:
     """A worker's environment: ``default`` through PgBouncer, LISTEN per ``listen`` (a URL or ``none``)."""
     from django.db import connection
